@@ -24,14 +24,22 @@ pub struct ChunkerParams {
 impl ChunkerParams {
     /// 256 KiB / 1 MiB / 4 MiB: large enough that per-chunk costs vanish, small enough that a
     /// changed row in a dump re-stores about a megabyte.
-    pub const DEFAULT: ChunkerParams = ChunkerParams { min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
+    pub const DEFAULT: ChunkerParams = ChunkerParams {
+        min: 256 << 10,
+        avg: 1 << 20,
+        max: 4 << 20,
+    };
 
     /// Parameters for an average size; min and max are a quarter and four times it.
     pub fn with_average(avg: usize) -> Option<Self> {
         if !avg.is_power_of_two() || !(1024..=(4 << 20)).contains(&avg) {
             return None;
         }
-        Some(ChunkerParams { min: avg / 4, avg, max: avg * 4 })
+        Some(ChunkerParams {
+            min: avg / 4,
+            avg,
+            max: avg * 4,
+        })
     }
 }
 
@@ -49,7 +57,13 @@ impl Cutter {
     pub fn new(params: ChunkerParams, seed: u64) -> Self {
         let (mask_s, mask_l) = select_masks(params.avg, Normalization::Level1);
         let (gear, gear_ls) = get_gear_with_seed(seed);
-        Cutter { params, mask_s, mask_l, gear, gear_ls }
+        Cutter {
+            params,
+            mask_s,
+            mask_l,
+            gear,
+            gear_ls,
+        }
     }
 
     pub fn params(&self) -> ChunkerParams {
@@ -113,9 +127,30 @@ pub struct StreamChunker<R> {
 
 impl<R: Read> StreamChunker<R> {
     pub fn new(reader: R, chunking: Chunking) -> Self {
+        Self::with_buffer(reader, chunking, Vec::new())
+    }
+
+    /// Like `new`, reusing `buf` (from [`StreamChunker::into_parts`]) so that chunking many
+    /// files allocates the buffer once.
+    pub fn with_buffer(reader: R, chunking: Chunking, mut buf: Vec<u8>) -> Self {
         // Two maximum chunks, so a refill moves at most one chunk's worth of bytes.
         let cap = chunking.max() * 2;
-        StreamChunker { reader, chunking, buf: vec![0; cap], start: 0, end: 0, eof: false }
+        if buf.len() != cap {
+            buf.resize(cap, 0);
+        }
+        StreamChunker {
+            reader,
+            chunking,
+            buf,
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// The reader and the buffer, for reuse.
+    pub fn into_parts(self) -> (R, Vec<u8>) {
+        (self.reader, self.buf)
     }
 
     /// The next chunk, or `None` at the end of the stream. The slice is valid until the next
@@ -145,11 +180,6 @@ impl<R: Read> StreamChunker<R> {
         let s = self.start;
         self.start += n;
         Ok(Some(&self.buf[s..s + n]))
-    }
-
-    /// Gives back the reader (e.g. to wait on a child process after its output ended).
-    pub fn into_inner(self) -> R {
-        self.reader
     }
 }
 
@@ -184,7 +214,10 @@ mod tests {
     #[test]
     fn golden_cut_points() {
         let data = pseudo_random(8 << 20, 0x9e3779b97f4a7c15);
-        let seeded = lengths(&data, Chunking::Content(Cutter::new(ChunkerParams::DEFAULT, 8100002163365806893)));
+        let seeded = lengths(
+            &data,
+            Chunking::Content(Cutter::new(ChunkerParams::DEFAULT, 8100002163365806893)),
+        );
         assert_eq!(seeded, GOLDEN_SEEDED);
         let small = ChunkerParams::with_average(64 << 10).unwrap();
         let unseeded = lengths(&data[..1 << 20], Chunking::Content(Cutter::new(small, 0)));
@@ -192,8 +225,9 @@ mod tests {
     }
 
     const GOLDEN_SEEDED: &[usize] = &[514430, 1091110, 1221968, 1637640, 1436861, 2486599];
-    const GOLDEN_UNSEEDED_64K: &[usize] =
-        &[44750, 219962, 100125, 28400, 91429, 28467, 19017, 114735, 88164, 66867, 152283, 94377];
+    const GOLDEN_UNSEEDED_64K: &[usize] = &[
+        44750, 219962, 100125, 28400, 91429, 28467, 19017, 114735, 88164, 66867, 152283, 94377,
+    ];
 
     /// Our buffered cutter must agree with the reference in-memory FastCDC of the crate.
     #[test]
@@ -202,19 +236,33 @@ mod tests {
         for seed in [0u64, 12345] {
             let p = ChunkerParams::DEFAULT;
             let reference: Vec<usize> = fastcdc::v2020::FastCDC::with_level_and_seed(
-                &data, p.min, p.avg, p.max, Normalization::Level1, seed,
+                &data,
+                p.min,
+                p.avg,
+                p.max,
+                Normalization::Level1,
+                seed,
             )
             .map(|c| c.length)
             .collect();
-            assert_eq!(lengths(&data, Chunking::Content(Cutter::new(p, seed))), reference);
+            assert_eq!(
+                lengths(&data, Chunking::Content(Cutter::new(p, seed))),
+                reference
+            );
         }
     }
 
     #[test]
     fn seed_changes_cut_points() {
         let data = pseudo_random(4 << 20, 1);
-        let a = lengths(&data, Chunking::Content(Cutter::new(ChunkerParams::DEFAULT, 1)));
-        let b = lengths(&data, Chunking::Content(Cutter::new(ChunkerParams::DEFAULT, 2)));
+        let a = lengths(
+            &data,
+            Chunking::Content(Cutter::new(ChunkerParams::DEFAULT, 1)),
+        );
+        let b = lengths(
+            &data,
+            Chunking::Content(Cutter::new(ChunkerParams::DEFAULT, 2)),
+        );
         assert_ne!(a, b);
     }
 

@@ -10,7 +10,7 @@
 //! Secrets live in `Zeroizing` buffers and have no `Debug` output.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use lifeboat_format::{Id, KdfParams, KeyFile, KEYFILE_WRAPPED_LEN};
+use lifeboat_format::{Id, KEYFILE_WRAPPED_LEN, KdfParams, KeyFile};
 use zeroize::Zeroizing;
 
 /// BLAKE3 `derive_key` contexts. They are part of the format: changing one makes every
@@ -73,7 +73,11 @@ impl MasterKey {
         let seed = blake3::derive_key(context::CHUNKER_SEED, self.0.as_ref());
         let mut s = [0u8; 8];
         s.copy_from_slice(&seed[..8]);
-        Keys { data, id, chunker_seed: u64::from_le_bytes(s) }
+        Keys {
+            data,
+            id,
+            chunker_seed: u64::from_le_bytes(s),
+        }
     }
 
     /// Wraps this key under `password` into a new key file.
@@ -82,11 +86,20 @@ impl MasterKey {
         let mut nonce = [0u8; 12];
         random_bytes(&mut salt)?;
         random_bytes(&mut nonce)?;
-        let mut kf = KeyFile { kdf, salt, nonce, wrapped: [0u8; KEYFILE_WRAPPED_LEN] };
+        let mut kf = KeyFile {
+            kdf,
+            salt,
+            nonce,
+            wrapped: [0u8; KEYFILE_WRAPPED_LEN],
+        };
         let kek = kek(password, &kf)?;
         let mut buf = Zeroizing::new(self.0.to_vec());
-        kek.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kf.header()), &mut *buf)
-            .map_err(|_| CryptoError::Kdf("sealing the master key failed".into()))?;
+        kek.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(kf.header()),
+            &mut *buf,
+        )
+        .map_err(|_| CryptoError::Kdf("sealing the master key failed".into()))?;
         kf.wrapped.copy_from_slice(&buf);
         Ok(kf)
     }
@@ -96,7 +109,11 @@ impl MasterKey {
         let kek = kek(password, kf)?;
         let mut buf = Zeroizing::new(kf.wrapped.to_vec());
         let plain = kek
-            .open_in_place(Nonce::assume_unique_for_key(kf.nonce), Aad::from(kf.header()), &mut buf[..])
+            .open_in_place(
+                Nonce::assume_unique_for_key(kf.nonce),
+                Aad::from(kf.header()),
+                &mut buf[..],
+            )
             .map_err(|_| CryptoError::WrongPassword)?;
         let mut k = Zeroizing::new([0u8; 64]);
         k.copy_from_slice(plain);
@@ -115,7 +132,8 @@ fn kek(password: &[u8], kf: &KeyFile) -> Result<LessSafeKey, CryptoError> {
 }
 
 fn aead_key(k: &[u8; 32]) -> Result<LessSafeKey, CryptoError> {
-    let unbound = UnboundKey::new(&AES_256_GCM, k).map_err(|_| CryptoError::Kdf("bad AES key length".into()))?;
+    let unbound = UnboundKey::new(&AES_256_GCM, k)
+        .map_err(|_| CryptoError::Kdf("bad AES key length".into()))?;
     Ok(LessSafeKey::new(unbound))
 }
 
@@ -162,7 +180,12 @@ impl Keys {
     }
 
     /// Opens what [`Keys::seal_file`] sealed; `header` must match the stored header exactly.
-    pub fn open_file(&self, header: &[u8], stored: &[u8], what: &'static str) -> Result<Vec<u8>, CryptoError> {
+    pub fn open_file(
+        &self,
+        header: &[u8],
+        stored: &[u8],
+        what: &'static str,
+    ) -> Result<Vec<u8>, CryptoError> {
         if stored.len() < header.len() + SALT_LEN + TAG_LEN {
             return Err(CryptoError::Truncated(what));
         }
@@ -196,7 +219,12 @@ impl FileCipher {
             .map_err(|_| CryptoError::Kdf("AES-GCM seal failed".into()))
     }
 
-    fn seal_detached(&self, counter: u64, aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+    fn seal_detached(
+        &self,
+        counter: u64,
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
         let tag = self
             .0
             .seal_in_place_separate_tag(nonce(counter), Aad::from(aad), buf)
@@ -207,11 +235,19 @@ impl FileCipher {
     }
 
     /// Decrypts `buf` (ciphertext and tag) in place, returning the plaintext part.
-    pub fn open<'a>(&self, counter: u64, aad: &[u8], buf: &'a mut [u8], what: &'static str) -> Result<&'a mut [u8], CryptoError> {
+    pub fn open<'a>(
+        &self,
+        counter: u64,
+        aad: &[u8],
+        buf: &'a mut [u8],
+        what: &'static str,
+    ) -> Result<&'a mut [u8], CryptoError> {
         if buf.len() < TAG_LEN {
             return Err(CryptoError::Truncated(what));
         }
-        self.0.open_in_place(nonce(counter), Aad::from(aad), buf).map_err(|_| CryptoError::Corrupt(what))
+        self.0
+            .open_in_place(nonce(counter), Aad::from(aad), buf)
+            .map_err(|_| CryptoError::Corrupt(what))
     }
 }
 
@@ -219,7 +255,11 @@ impl FileCipher {
 mod tests {
     use super::*;
 
-    const FAST: KdfParams = KdfParams { m_cost_kib: 64, t_cost: 1, p_cost: 1 };
+    const FAST: KdfParams = KdfParams {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
 
     fn fixed_master() -> MasterKey {
         let mut k = Zeroizing::new([0u8; 64]);
@@ -236,7 +276,10 @@ mod tests {
         let kf = KeyFile::decode(&kf.encode()).unwrap();
         let m2 = MasterKey::unwrap(b"secret", &kf).unwrap();
         assert_eq!(*m.0, *m2.0);
-        assert!(matches!(MasterKey::unwrap(b"Secret", &kf), Err(CryptoError::WrongPassword)));
+        assert!(matches!(
+            MasterKey::unwrap(b"Secret", &kf),
+            Err(CryptoError::WrongPassword)
+        ));
         let mut tampered = kf.clone();
         tampered.kdf.t_cost = 2;
         assert!(MasterKey::unwrap(b"secret", &tampered).is_err());
@@ -249,10 +292,7 @@ mod tests {
     #[test]
     fn golden_vectors() {
         let keys = fixed_master().keys();
-        assert_eq!(
-            keys.blob_id(b"hello").to_hex(),
-            GOLDEN_BLOB_ID,
-        );
+        assert_eq!(keys.blob_id(b"hello").to_hex(), GOLDEN_BLOB_ID,);
         assert_eq!(keys.chunker_seed, GOLDEN_SEED);
         let cipher = keys.file_cipher(&[7u8; 32]).unwrap();
         let mut buf = b"hello".to_vec();
@@ -274,13 +314,22 @@ mod tests {
     fn sealed_file_detects_every_flipped_byte() {
         let keys = MasterKey::generate().unwrap().keys();
         let stored = keys.seal_file(b"LBSNAP01", b"{\"a\":1}").unwrap();
-        assert_eq!(keys.open_file(b"LBSNAP01", &stored, "snapshot").unwrap(), b"{\"a\":1}");
+        assert_eq!(
+            keys.open_file(b"LBSNAP01", &stored, "snapshot").unwrap(),
+            b"{\"a\":1}"
+        );
         for i in 0..stored.len() {
             let mut s = stored.clone();
             s[i] ^= 0x01;
-            assert!(keys.open_file(b"LBSNAP01", &s, "snapshot").is_err(), "flip at {i} undetected");
+            assert!(
+                keys.open_file(b"LBSNAP01", &s, "snapshot").is_err(),
+                "flip at {i} undetected"
+            );
         }
         assert!(keys.open_file(b"LBINDX01", &stored, "index").is_err());
-        assert!(keys.open_file(b"LBSNAP01", &stored[..stored.len() - 1], "snapshot").is_err());
+        assert!(
+            keys.open_file(b"LBSNAP01", &stored[..stored.len() - 1], "snapshot")
+                .is_err()
+        );
     }
 }

@@ -14,7 +14,9 @@ impl Writer {
         Self::default()
     }
     pub fn with_capacity(n: usize) -> Self {
-        Writer { buf: Vec::with_capacity(n) }
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
     }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
@@ -119,7 +121,10 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], FormatError> {
         let n = self.varint(what)?;
         if n > max as u64 {
-            return Err(FormatError::invalid(what, format!("length {n} exceeds {max}")));
+            return Err(FormatError::invalid(
+                what,
+                format!("length {n} exceeds {max}"),
+            ));
         }
         self.take(n as usize, what)
     }
@@ -152,7 +157,11 @@ mod tests {
     fn rejects_non_minimal_and_overlong() {
         assert!(Reader::new(&[0x80, 0x00]).varint("x").is_err());
         assert!(Reader::new(&[0xff; 11]).varint("x").is_err());
-        assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint("x").is_err());
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+                .varint("x")
+                .is_err()
+        );
         assert_eq!(
             Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).varint("x"),
             Ok(u64::MAX)

@@ -25,7 +25,8 @@ impl RepoConfig {
         serde_json::to_vec(self).unwrap_or_default()
     }
     pub fn decode(data: &[u8]) -> Result<Self, FormatError> {
-        let c: RepoConfig = serde_json::from_slice(data).map_err(|e| FormatError::Json(e.to_string()))?;
+        let c: RepoConfig =
+            serde_json::from_slice(data).map_err(|e| FormatError::Json(e.to_string()))?;
         if c.version > REPO_VERSION {
             return Err(FormatError::Version {
                 what: "repository",
@@ -41,7 +42,10 @@ impl RepoConfig {
             || c.pack_size < 1 << 20
             || c.pack_size > 1 << 30
         {
-            return Err(FormatError::invalid("repository config", "chunk or pack sizes out of range"));
+            return Err(FormatError::invalid(
+                "repository config",
+                "chunk or pack sizes out of range",
+            ));
         }
         Ok(c)
     }

@@ -80,15 +80,31 @@ impl BlobEntry {
         let stored_len = r.u32_le("blob stored length")?;
         let raw_len = r.u32_le("blob raw length")?;
         if stored_len < 16 {
-            return Err(FormatError::invalid("blob stored length", "shorter than an AEAD tag"));
+            return Err(FormatError::invalid(
+                "blob stored length",
+                "shorter than an AEAD tag",
+            ));
         }
         if raw_len > MAX_BLOB_LEN || stored_len > MAX_BLOB_LEN + 64 {
-            return Err(FormatError::invalid("blob length", "exceeds the 64 MiB limit"));
+            return Err(FormatError::invalid(
+                "blob length",
+                "exceeds the 64 MiB limit",
+            ));
         }
         if compression == Compression::None && stored_len != raw_len + 16 {
-            return Err(FormatError::invalid("blob stored length", "does not match raw length"));
+            return Err(FormatError::invalid(
+                "blob stored length",
+                "does not match raw length",
+            ));
         }
-        Ok(BlobEntry { id, blob_type, compression, offset, stored_len, raw_len })
+        Ok(BlobEntry {
+            id,
+            blob_type,
+            compression,
+            offset,
+            stored_len,
+            raw_len,
+        })
     }
 }
 
@@ -112,20 +128,29 @@ pub fn decode_blob_entries(
     let mut r = Reader::new(data);
     let n = r.u32_le("blob count")? as usize;
     if n.saturating_mul(BLOB_ENTRY_LEN) != r.remaining() {
-        return Err(FormatError::invalid("blob count", format!("{n} entries do not fit")));
+        return Err(FormatError::invalid(
+            "blob count",
+            format!("{n} entries do not fit"),
+        ));
     }
     let mut out = Vec::with_capacity(n);
     let mut pos = data_start;
     for _ in 0..n {
         let e = BlobEntry::decode(&mut r)?;
         if e.offset as u64 != pos {
-            return Err(FormatError::invalid("blob offset", format!("{} != expected {pos}", e.offset)));
+            return Err(FormatError::invalid(
+                "blob offset",
+                format!("{} != expected {pos}", e.offset),
+            ));
         }
         pos += e.stored_len as u64;
         out.push(e);
     }
     if pos != data_end {
-        return Err(FormatError::invalid("pack layout", "blobs do not reach the trailer"));
+        return Err(FormatError::invalid(
+            "pack layout",
+            "blobs do not reach the trailer",
+        ));
     }
     r.finish()?;
     Ok(out)
@@ -170,12 +195,19 @@ impl IndexSegment {
         let mut r = Reader::new(data);
         let v = r.u8("index version")?;
         if v != INDEX_VERSION {
-            return Err(FormatError::Version { what: "index segment", found: v as u64, supported: 1 });
+            return Err(FormatError::Version {
+                what: "index segment",
+                found: v as u64,
+                supported: 1,
+            });
         }
         let np = r.u32_le("pack count")? as usize;
         // Each pack needs at least 44 bytes; refuse counts the data cannot hold before allocating.
         if np.saturating_mul(44) > r.remaining() {
-            return Err(FormatError::invalid("pack count", format!("{np} packs do not fit")));
+            return Err(FormatError::invalid(
+                "pack count",
+                format!("{np} packs do not fit"),
+            ));
         }
         let mut packs = Vec::with_capacity(np);
         for _ in 0..np {
@@ -183,17 +215,27 @@ impl IndexSegment {
             let pack_len = r.u64_le("pack length")?;
             let nb = r.u32_le("blob count")? as usize;
             if nb.saturating_mul(BLOB_ENTRY_LEN) > r.remaining() {
-                return Err(FormatError::invalid("blob count", format!("{nb} blobs do not fit")));
+                return Err(FormatError::invalid(
+                    "blob count",
+                    format!("{nb} blobs do not fit"),
+                ));
             }
             let mut blobs = Vec::with_capacity(nb);
             for _ in 0..nb {
                 let b = BlobEntry::decode(&mut r)?;
                 if b.offset as u64 + b.stored_len as u64 > pack_len {
-                    return Err(FormatError::invalid("blob offset", "beyond the end of the pack"));
+                    return Err(FormatError::invalid(
+                        "blob offset",
+                        "beyond the end of the pack",
+                    ));
                 }
                 blobs.push(b);
             }
-            packs.push(IndexPack { pack, pack_len, blobs });
+            packs.push(IndexPack {
+                pack,
+                pack_len,
+                blobs,
+            });
         }
         r.finish()?;
         Ok(IndexSegment { packs })
@@ -223,7 +265,10 @@ mod tests {
         expect.extend([7u8; 32]);
         expect.extend([40, 0, 0, 0, 100, 0, 0, 0, 200, 0, 0, 0]);
         assert_eq!(bytes, expect);
-        assert_eq!(decode_blob_entries(&bytes, 40, 140).unwrap(), vec![entry(7, 40, 100)]);
+        assert_eq!(
+            decode_blob_entries(&bytes, 40, 140).unwrap(),
+            vec![entry(7, 40, 100)]
+        );
     }
 
     #[test]

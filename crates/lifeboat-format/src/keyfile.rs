@@ -19,7 +19,11 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// 64 MiB, 3 passes: about 0.15 s on this class of machine, which is paid once per command.
-    pub const DEFAULT: KdfParams = KdfParams { m_cost_kib: 64 * 1024, t_cost: 3, p_cost: 1 };
+    pub const DEFAULT: KdfParams = KdfParams {
+        m_cost_kib: 64 * 1024,
+        t_cost: 3,
+        p_cost: 1,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,16 +65,28 @@ impl KeyFile {
             p_cost: r.u32_le("argon2 lanes")?,
         };
         // Bound the cost a hostile key file can make us pay: 4 GiB, 64 passes, 64 lanes.
-        if kdf.m_cost_kib < 8 || kdf.m_cost_kib > 4 << 20 || kdf.t_cost == 0 || kdf.t_cost > 64
-            || kdf.p_cost == 0 || kdf.p_cost > 64
+        if kdf.m_cost_kib < 8
+            || kdf.m_cost_kib > 4 << 20
+            || kdf.t_cost == 0
+            || kdf.t_cost > 64
+            || kdf.p_cost == 0
+            || kdf.p_cost > 64
         {
-            return Err(FormatError::invalid("key file", "argon2 parameters out of range"));
+            return Err(FormatError::invalid(
+                "key file",
+                "argon2 parameters out of range",
+            ));
         }
         let salt = r.array("key salt")?;
         let nonce = r.array("key nonce")?;
         let wrapped = r.array("wrapped key")?;
         r.finish()?;
-        Ok(KeyFile { kdf, salt, nonce, wrapped })
+        Ok(KeyFile {
+            kdf,
+            salt,
+            nonce,
+            wrapped,
+        })
     }
 }
 
@@ -81,7 +97,12 @@ mod tests {
 
     #[test]
     fn roundtrip_and_length() {
-        let k = KeyFile { kdf: KdfParams::DEFAULT, salt: [1; 32], nonce: [2; 12], wrapped: [3; 80] };
+        let k = KeyFile {
+            kdf: KdfParams::DEFAULT,
+            salt: [1; 32],
+            nonce: [2; 12],
+            wrapped: [3; 80],
+        };
         let e = k.encode();
         assert_eq!(e.len(), KEYFILE_HEADER_LEN + KEYFILE_WRAPPED_LEN);
         assert_eq!(&e[..12], b"LBKEYF01\x00\x00\x01\x00");

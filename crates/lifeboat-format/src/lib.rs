@@ -17,12 +17,16 @@ mod snapshot;
 mod tree;
 
 pub use codec::{Reader, Writer};
-pub use config::RepoConfig;
+pub use config::{REPO_VERSION, RepoConfig};
 pub use id::{Id, ParseIdError};
-pub use index::{BlobEntry, BlobType, Compression, IndexPack, IndexSegment, decode_blob_entries,
-    encode_blob_entries, BLOB_ENTRY_LEN};
-pub use keyfile::{KdfParams, KeyFile, KEYFILE_WRAPPED_LEN};
-pub use snapshot::{Snapshot, SnapshotStream, SnapshotSummary, SkippedEntry};
+pub use index::MAX_BLOB_LEN;
+pub use index::{
+    BLOB_ENTRY_LEN, BlobEntry, BlobType, Compression, IndexPack, IndexSegment, decode_blob_entries,
+    encode_blob_entries,
+};
+pub use keyfile::{KEYFILE_WRAPPED_LEN, KdfParams, KeyFile};
+pub use snapshot::{SNAPSHOT_VERSION, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary};
+pub use tree::escape_bytes;
 pub use tree::{Content, Node, NodeKind, Timestamp, Tree};
 
 /// Every stored file starts with one of these 8-byte magics; the last two bytes are the
@@ -53,7 +57,11 @@ pub enum FormatError {
     #[error("wrong magic: expected {expected:?}, found {found:?}")]
     Magic { expected: String, found: String },
     #[error("unsupported version {found} of {what} (this program reads up to {supported})")]
-    Version { what: &'static str, found: u64, supported: u64 },
+    Version {
+        what: &'static str,
+        found: u64,
+        supported: u64,
+    },
     #[error("{0} trailing bytes after the end of the structure")]
     Trailing(usize),
     #[error("malformed JSON: {0}")]
@@ -62,7 +70,10 @@ pub enum FormatError {
 
 impl FormatError {
     pub(crate) fn invalid(field: &'static str, detail: impl Into<String>) -> Self {
-        FormatError::Invalid { field, detail: detail.into() }
+        FormatError::Invalid {
+            field,
+            detail: detail.into(),
+        }
     }
 }
 

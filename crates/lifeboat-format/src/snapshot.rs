@@ -85,7 +85,8 @@ impl Snapshot {
     }
 
     pub fn decode(data: &[u8]) -> Result<Self, FormatError> {
-        let s: Snapshot = serde_json::from_slice(data).map_err(|e| FormatError::Json(e.to_string()))?;
+        let s: Snapshot =
+            serde_json::from_slice(data).map_err(|e| FormatError::Json(e.to_string()))?;
         if s.version > SNAPSHOT_VERSION {
             return Err(FormatError::Version {
                 what: "snapshot",

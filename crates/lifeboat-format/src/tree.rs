@@ -151,19 +151,29 @@ impl Tree {
         let mut r = Reader::new(data);
         let v = r.u8("tree version")?;
         if v != TREE_VERSION {
-            return Err(FormatError::Version { what: "tree", found: v as u64, supported: 1 });
+            return Err(FormatError::Version {
+                what: "tree",
+                found: v as u64,
+                supported: 1,
+            });
         }
         let n = r.varint("node count")?;
         // A node takes at least 20 bytes; refuse counts the data cannot hold.
         if n.saturating_mul(20) > r.remaining() as u64 {
-            return Err(FormatError::invalid("node count", format!("{n} nodes do not fit")));
+            return Err(FormatError::invalid(
+                "node count",
+                format!("{n} nodes do not fit"),
+            ));
         }
         let mut nodes: Vec<Node> = Vec::with_capacity(n as usize);
         for _ in 0..n {
             let node = decode_node(&mut r)?;
             if let Some(prev) = nodes.last() {
                 if prev.name >= node.name {
-                    return Err(FormatError::invalid("node name", "names not sorted or repeated"));
+                    return Err(FormatError::invalid(
+                        "node name",
+                        "names not sorted or repeated",
+                    ));
                 }
             }
             nodes.push(node);
@@ -233,13 +243,20 @@ fn encode_node(w: &mut Writer, n: &Node) {
 
 fn decode_node(r: &mut Reader<'_>) -> Result<Node, FormatError> {
     let name = r.bytes("node name", MAX_NAME)?.to_vec();
-    if name.is_empty() || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0) {
-        return Err(FormatError::invalid("node name", "empty, '.', '..', or contains '/' or NUL"));
+    if name.is_empty() || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0)
+    {
+        return Err(FormatError::invalid(
+            "node name",
+            "empty, '.', '..', or contains '/' or NUL",
+        ));
     }
     let kind = NodeKind::from_u8(r.u8("node kind")?)?;
     let mode = r.varint_u32("mode")?;
     if mode > 0o7777 {
-        return Err(FormatError::invalid("mode", format!("{mode:o} has bits beyond 07777")));
+        return Err(FormatError::invalid(
+            "mode",
+            format!("{mode:o} has bits beyond 07777"),
+        ));
     }
     let uid = r.varint_u32("uid")?;
     let gid = r.varint_u32("gid")?;
@@ -285,7 +302,10 @@ fn decode_node(r: &mut Reader<'_>) -> Result<Node, FormatError> {
         return Err(FormatError::invalid("content", "only files have content"));
     }
     if (kind == NodeKind::Dir) != subtree.is_some() {
-        return Err(FormatError::invalid("subtree", "a directory and only a directory has one"));
+        return Err(FormatError::invalid(
+            "subtree",
+            "a directory and only a directory has one",
+        ));
     }
     Ok(Node {
         name,
@@ -324,9 +344,15 @@ mod tests {
             gid: 100,
             user: b"alice".to_vec(),
             group: b"users".to_vec(),
-            mtime: Timestamp { secs: 1_700_000_000, nanos: 123_456_789 },
+            mtime: Timestamp {
+                secs: 1_700_000_000,
+                nanos: 123_456_789,
+            },
             atime: Timestamp { secs: -5, nanos: 0 },
-            ctime: Timestamp { secs: 1, nanos: 999_999_999 },
+            ctime: Timestamp {
+                secs: 1,
+                nanos: 999_999_999,
+            },
             size: 3,
             dev: 2049,
             inode: 42,
@@ -341,7 +367,9 @@ mod tests {
 
     #[test]
     fn golden_tree() {
-        let t = Tree { nodes: vec![file(b"a")] };
+        let t = Tree {
+            nodes: vec![file(b"a")],
+        };
         let enc = t.encode();
         let mut expect: Vec<u8> = vec![1, 1, 1, b'a', 1, 0xed, 0x13, 0xe8, 0x07, 0x64];
         expect.extend(b"\x05alice\x05users");
@@ -359,10 +387,20 @@ mod tests {
 
     #[test]
     fn rejects_unsorted_and_bad_names() {
-        let t = Tree { nodes: vec![file(b"b"), file(b"a")] };
+        let t = Tree {
+            nodes: vec![file(b"b"), file(b"a")],
+        };
         assert!(Tree::decode(&t.encode()).is_err());
         for bad in [&b"a/b"[..], b"..", b"."] {
-            assert!(Tree::decode(&Tree { nodes: vec![file(bad)] }.encode()).is_err());
+            assert!(
+                Tree::decode(
+                    &Tree {
+                        nodes: vec![file(bad)]
+                    }
+                    .encode()
+                )
+                .is_err()
+            );
         }
     }
 

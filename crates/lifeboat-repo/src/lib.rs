@@ -4,5 +4,27 @@
 //! The core is synchronous and parallel inside (threads). It knows nothing of SSH, HTTP or the
 //! command line; where data comes from and goes to is behind the [`source`] traits, which
 //! `lifeboat-sources` implements for the local file system.
+//!
+//! Write order is what makes a crash harmless: packs first, then the index segment that
+//! lists them, then the snapshot that references them. A crash at any point leaves only
+//! unreferenced files, never a snapshot pointing at missing data.
 
+pub mod archiver;
+pub mod check;
+mod error;
+pub mod index;
+pub mod progress;
+mod repository;
+pub mod restorer;
+pub mod saver;
 pub mod source;
+pub mod walk;
+
+pub use archiver::{BackupOptions, BackupResult, backup, normalize_path};
+pub use check::{CheckReport, ReadData, check};
+pub use error::{RepoError, Result};
+pub use progress::Progress;
+pub use repository::{
+    IndexReport, InitOptions, PACK_HEADER_LEN, Repository, SnapshotFilter, pack_handle,
+};
+pub use restorer::{RestoreOptions, RestoreSummary, restore};

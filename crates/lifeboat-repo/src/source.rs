@@ -19,7 +19,11 @@ pub struct SourceError {
 
 impl SourceError {
     pub fn new(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
-        SourceError { path: path.into(), op, source }
+        SourceError {
+            path: path.into(),
+            op,
+            source,
+        }
     }
     /// True when the entry vanished between listing and reading (not worth a warning).
     pub fn is_not_found(&self) -> bool {
@@ -45,7 +49,10 @@ pub trait FileSource: Send + Sync {
     /// The children of a directory, sorted by name bytes, with excluded entries and sockets
     /// left out. A child whose metadata cannot be read is returned as an error in its place,
     /// so one bad entry does not hide its siblings.
-    fn read_dir(&self, dir: &SourceEntry) -> Result<Vec<Result<SourceEntry, SourceError>>, SourceError>;
+    fn read_dir(
+        &self,
+        dir: &SourceEntry,
+    ) -> Result<Vec<Result<SourceEntry, SourceError>>, SourceError>;
 
     /// Opens a regular file for reading.
     fn open(&self, entry: &SourceEntry) -> Result<Box<dyn FileReader>, SourceError>;
@@ -81,7 +88,12 @@ pub trait RestoreTarget: Send + Sync {
     fn create_dir(&self, path: &Path) -> Result<(), SourceError>;
     /// Creates (or truncates) a regular file of `node.size` bytes, sparse where `sparse` is
     /// set: holes are then never written.
-    fn create_file(&self, path: &Path, node: &Node, sparse: bool) -> Result<Box<dyn FileWriter>, SourceError>;
+    fn create_file(
+        &self,
+        path: &Path,
+        node: &Node,
+        sparse: bool,
+    ) -> Result<Box<dyn FileWriter>, SourceError>;
     /// Creates a symlink, FIFO or device node.
     fn create_special(&self, path: &Path, node: &Node) -> Result<(), SourceError>;
     /// Makes `path` another name of the already restored `existing`.
@@ -91,6 +103,15 @@ pub trait RestoreTarget: Send + Sync {
     fn set_metadata(&self, path: &Path, node: &Node) -> Result<(), SourceError>;
     /// Lists the names in a directory of the target (for `--delete`).
     fn list_dir(&self, path: &Path) -> Result<Vec<Vec<u8>>, SourceError>;
+    /// Opens a restored file again to verify it (`restore --verify`).
+    fn read_back(&self, path: &Path) -> Result<Box<dyn std::io::Read + Send>, SourceError> {
+        std::fs::File::open(path)
+            .map(|f| {
+                Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+                    as Box<dyn std::io::Read + Send>
+            })
+            .map_err(|e| SourceError::new(path, "open for verification", e))
+    }
 }
 
 /// A regular file being restored; blobs may arrive in any order.
@@ -98,4 +119,18 @@ pub trait FileWriter: Send + Sync {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), SourceError>;
     /// Flushes and closes; called once after the last write.
     fn finish(&self) -> Result<(), SourceError>;
+}
+
+/// A named stream stored as one file of a snapshot: standard input, or a command's standard
+/// output (a database dump). The archiver reads it to the end, then asks the producer whether
+/// it succeeded: a dump that failed half-way must never become a good-looking snapshot.
+pub trait StreamSource: Send {
+    /// Its file name in the snapshot's root.
+    fn name(&self) -> &str;
+    /// The command producing it, recorded in the snapshot; `None` for standard input.
+    fn command(&self) -> Option<&str>;
+    fn reader(&mut self) -> &mut dyn std::io::Read;
+    /// Called after the end of the stream (or after the archiver gave up on it): waits for
+    /// the producer and says why it failed, e.g. an exit status and the tail of its stderr.
+    fn finish(self: Box<Self>, aborted: bool) -> Result<(), String>;
 }

@@ -49,7 +49,10 @@ pub struct Handle {
 
 impl Handle {
     pub fn new(kind: FileKind, name: impl Into<String>) -> Self {
-        Handle { kind, name: name.into() }
+        Handle {
+            kind,
+            name: name.into(),
+        }
     }
     pub fn config() -> Self {
         Handle::new(FileKind::Config, "config")
@@ -85,7 +88,12 @@ pub enum StorageError {
     PermissionDenied(String),
     /// Reading past the end: the object is shorter than the index says (truncated).
     #[error("{what} is truncated: wanted {wanted} bytes at offset {offset}, it has {len}")]
-    Truncated { what: String, offset: u64, wanted: u64, len: u64 },
+    Truncated {
+        what: String,
+        offset: u64,
+        wanted: u64,
+        len: u64,
+    },
     #[error("I/O error on {what}: {source}")]
     Io {
         what: String,
@@ -98,7 +106,13 @@ pub enum StorageError {
 impl StorageError {
     /// Whether trying the same operation again may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Io { retryable: true, .. })
+        matches!(
+            self,
+            StorageError::Io {
+                retryable: true,
+                ..
+            }
+        )
     }
 
     pub(crate) fn from_io(what: &str, e: std::io::Error) -> Self {
@@ -109,8 +123,16 @@ impl StorageError {
             K::AlreadyExists => StorageError::AlreadyExists(what),
             K::PermissionDenied => StorageError::PermissionDenied(what),
             K::StorageFull | K::QuotaExceeded => StorageError::NoSpace(what),
-            K::Interrupted | K::TimedOut | K::WouldBlock => StorageError::Io { what, source: e, retryable: true },
-            _ => StorageError::Io { what, source: e, retryable: false },
+            K::Interrupted | K::TimedOut | K::WouldBlock => StorageError::Io {
+                what,
+                source: e,
+                retryable: true,
+            },
+            _ => StorageError::Io {
+                what,
+                source: e,
+                retryable: false,
+            },
         }
     }
 }

@@ -20,7 +20,10 @@ const TMP_PREFIX: &str = ".tmp-";
 
 impl LocalStorage {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalStorage { root: root.into(), sync: true }
+        LocalStorage {
+            root: root.into(),
+            sync: true,
+        }
     }
 
     /// Turns fsync off (never for real repositories: only for throwaway test ones).
@@ -50,7 +53,10 @@ impl LocalStorage {
 
     fn write_tmp(&self, h: &Handle, data: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
         let target = self.path(h);
-        let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        let dir = target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
         if h.kind == FileKind::Pack {
             // Pack sub-folders are made on first use rather than all 256 at init.
             if let Err(e) = fs::create_dir(&dir) {
@@ -61,9 +67,17 @@ impl LocalStorage {
         }
         let mut rnd = [0u8; 8];
         getrandom::fill(&mut rnd).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let tmp = dir.join(format!("{TMP_PREFIX}{}-{:016x}", h.name, u64::from_le_bytes(rnd)));
+        let tmp = dir.join(format!(
+            "{TMP_PREFIX}{}-{:016x}",
+            h.name,
+            u64::from_le_bytes(rnd)
+        ));
         let res = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(data)?;
             if self.sync {
                 f.sync_all()?;
@@ -86,11 +100,21 @@ impl Storage for LocalStorage {
     fn create(&self) -> Result<()> {
         let cfg = self.path(&Handle::config());
         if cfg.exists() {
-            return Err(StorageError::AlreadyExists(format!("a repository at {}", self.root.display())));
+            return Err(StorageError::AlreadyExists(format!(
+                "a repository at {}",
+                self.root.display()
+            )));
         }
-        for kind in [FileKind::Key, FileKind::Pack, FileKind::Index, FileKind::Snapshot, FileKind::Lock] {
+        for kind in [
+            FileKind::Key,
+            FileKind::Pack,
+            FileKind::Index,
+            FileKind::Snapshot,
+            FileKind::Lock,
+        ] {
             let d = self.root.join(kind.dir());
-            fs::create_dir_all(&d).map_err(|e| StorageError::from_io(&d.display().to_string(), e))?;
+            fs::create_dir_all(&d)
+                .map_err(|e| StorageError::from_io(&d.display().to_string(), e))?;
         }
         Ok(())
     }
@@ -135,7 +159,12 @@ impl Storage for LocalStorage {
             match f.read_at(&mut buf[done..], offset + done as u64) {
                 Ok(0) => {
                     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    return Err(StorageError::Truncated { what: h.path(), offset, wanted: len, len: size });
+                    return Err(StorageError::Truncated {
+                        what: h.path(),
+                        offset,
+                        wanted: len,
+                        len: size,
+                    });
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -156,7 +185,8 @@ impl Storage for LocalStorage {
         let mut dirs = vec![base.clone()];
         if kind == FileKind::Pack {
             dirs.clear();
-            let rd = fs::read_dir(&base).map_err(|e| StorageError::from_io(&base.display().to_string(), e))?;
+            let rd = fs::read_dir(&base)
+                .map_err(|e| StorageError::from_io(&base.display().to_string(), e))?;
             for e in rd {
                 let e = e.map_err(|e| StorageError::from_io(&base.display().to_string(), e))?;
                 if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -165,10 +195,13 @@ impl Storage for LocalStorage {
             }
         }
         for d in dirs {
-            let rd = fs::read_dir(&d).map_err(|e| StorageError::from_io(&d.display().to_string(), e))?;
+            let rd =
+                fs::read_dir(&d).map_err(|e| StorageError::from_io(&d.display().to_string(), e))?;
             for e in rd {
                 let e = e.map_err(|e| StorageError::from_io(&d.display().to_string(), e))?;
-                let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+                let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
                 if name.starts_with('.') {
                     continue;
                 }

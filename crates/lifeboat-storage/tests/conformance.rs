@@ -33,10 +33,14 @@ fn put_get_range_list_delete() {
             Err(StorageError::Truncated { .. })
         ));
         for i in 0..300 {
-            s.put(&Handle::new(FileKind::Snapshot, format!("{i:064x}")), b"x").unwrap();
+            s.put(&Handle::new(FileKind::Snapshot, format!("{i:064x}")), b"x")
+                .unwrap();
         }
         assert_eq!(s.list(FileKind::Snapshot).unwrap().len(), 300);
-        assert_eq!(s.list(FileKind::Pack).unwrap(), vec![(pack.name.clone(), data.len() as u64)]);
+        assert_eq!(
+            s.list(FileKind::Pack).unwrap(),
+            vec![(pack.name.clone(), data.len() as u64)]
+        );
         s.delete(&pack).unwrap();
         assert!(matches!(s.get(&pack), Err(StorageError::NotFound(_))));
         assert!(matches!(s.delete(&pack), Err(StorageError::NotFound(_))));
@@ -50,9 +54,17 @@ fn create_new_is_exclusive() {
         s.create().unwrap();
         let h = Handle::new(FileKind::Lock, "lease");
         s.create_new(&h, b"one").unwrap();
-        assert!(matches!(s.create_new(&h, b"two"), Err(StorageError::AlreadyExists(_))));
+        assert!(matches!(
+            s.create_new(&h, b"two"),
+            Err(StorageError::AlreadyExists(_))
+        ));
         assert_eq!(s.get(&h).unwrap(), b"one");
-        assert!(s.list(FileKind::Lock).unwrap().iter().all(|(n, _)| n == "lease"));
+        assert!(
+            s.list(FileKind::Lock)
+                .unwrap()
+                .iter()
+                .all(|(n, _)| n == "lease")
+        );
     }
 }
 
@@ -80,5 +92,8 @@ fn concurrent_writers_of_the_same_name() {
 fn missing_repository_reads_not_found() {
     let d = tempfile::tempdir().unwrap();
     let s = LocalStorage::new(d.path().join("nothing"));
-    assert!(matches!(s.get(&Handle::config()), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.get(&Handle::config()),
+        Err(StorageError::NotFound(_))
+    ));
 }

@@ -1,0 +1,296 @@
+//! `check`: prove that the repository is whole. Structure by default (index segments,
+//! snapshots, every tree, every referenced blob listed and its pack present at the right
+//! size); with `read_data`, every selected pack is read, authenticated and every blob in it
+//! decompressed and hashed against its id. Each problem names the file at fault, and for
+//! damaged data the snapshots and paths it affects.
+
+use crate::error::{RepoError, Result};
+use crate::index::BlobLocation;
+use crate::progress::Progress;
+use crate::repository::{Repository, open_blob, pack_handle};
+use crate::saver::parse_pack;
+use crate::walk::{Walk, walk_tree};
+use lifeboat_format::{Content, Id};
+use lifeboat_storage::{FileKind, StorageError};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+/// Which packs to read in full.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadData {
+    None,
+    All,
+    /// A random share, in percent.
+    Percent(f64),
+    /// Part `n` of `t` (1-based): the packs whose id's first 32 bits modulo `t` is `n - 1`,
+    /// so `1/7` .. `7/7` on seven nights cover everything.
+    Slice(u32, u32),
+}
+
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub snapshots: usize,
+    pub trees: usize,
+    pub packs: usize,
+    pub packs_read: usize,
+    pub blobs_read: usize,
+    pub bytes_read: u64,
+    /// (snapshot id, path) of every file that cannot be restored whole.
+    pub affected: Vec<(String, String)>,
+}
+
+pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Result<CheckReport> {
+    let mut r = CheckReport::default();
+    let ir = repo.load_index()?;
+    for (file, e) in ir.damaged {
+        r.errors.push(format!("{file}: {e}"));
+    }
+    let index = repo.index().clone();
+    let stored: HashMap<String, u64> = repo.storage().list(FileKind::Pack)?.into_iter().collect();
+    r.packs = index.packs().len();
+
+    // Blobs that cannot be read, with the reason, from missing or truncated packs.
+    let mut bad: HashMap<Id, String> = HashMap::new();
+    let mut by_pack: HashMap<u32, Vec<(Id, BlobLocation)>> = HashMap::new();
+    for (id, loc) in index.iter() {
+        by_pack.entry(loc.pack_number).or_default().push((id, loc));
+    }
+    let mut indexed: HashSet<String> = HashSet::new();
+    for (n, (pack, len)) in index.packs().iter().enumerate() {
+        let name = pack.to_hex();
+        indexed.insert(name.clone());
+        let problem = match stored.get(&name) {
+            None => Some("is missing".to_string()),
+            Some(s) if s != len => Some(format!(
+                "is {s} bytes, the index says {len} (truncated or damaged)"
+            )),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            r.errors.push(format!("pack {}: {p}", pack_handle(pack)));
+            for (id, _) in by_pack.get(&(n as u32)).into_iter().flatten() {
+                bad.insert(*id, format!("pack {} {p}", pack.short()));
+            }
+        }
+    }
+    let unindexed = stored.keys().filter(|k| !indexed.contains(*k)).count();
+    if unindexed > 0 {
+        r.warnings.push(format!(
+            "{unindexed} pack(s) are in no index: left by an interrupted backup; they hold no snapshot's data"
+        ));
+    }
+
+    // Snapshots and trees.
+    let (snaps, bad_snaps) = repo.snapshots()?;
+    for (file, e) in bad_snaps {
+        r.errors.push(format!("{file}: {e}"));
+    }
+    r.snapshots = snaps.len();
+    let mut seen_trees: HashSet<Id> = HashSet::new();
+    for (sid, snap) in &snaps {
+        if progress.cancelled() {
+            return Err(RepoError::Interrupted);
+        }
+        let mut errors = Vec::new();
+        check_tree(
+            repo,
+            snap.tree,
+            Path::new("/"),
+            &mut seen_trees,
+            &mut errors,
+            &bad,
+        )?;
+        for e in errors {
+            r.errors.push(format!("snapshot {}: {e}", sid.short()));
+        }
+    }
+    r.trees = seen_trees.len();
+
+    // Data.
+    let selected: Vec<(u32, Id, u64)> = index
+        .packs()
+        .iter()
+        .enumerate()
+        .map(|(n, (id, len))| (n as u32, *id, *len))
+        .filter(|(_, id, _)| match read {
+            ReadData::None => false,
+            ReadData::All => true,
+            ReadData::Percent(p) => {
+                let mut b = [0u8; 8];
+                lifeboat_crypto::random_bytes(&mut b).is_ok()
+                    && (u64::from_le_bytes(b) as f64 / u64::MAX as f64) * 100.0 < p
+            }
+            ReadData::Slice(n, t) => {
+                u32::from_le_bytes([id.0[0], id.0[1], id.0[2], id.0[3]]) % t == n - 1
+            }
+        })
+        .filter(|(_, id, _)| stored.contains_key(&id.to_hex()))
+        .collect();
+    Progress::add(&progress.bytes_total, selected.iter().map(|s| s.2).sum());
+    for (n, pack, _) in selected {
+        if progress.cancelled() {
+            return Err(RepoError::Interrupted);
+        }
+        let h = pack_handle(&pack);
+        progress.set_current(h.path());
+        let bytes = match repo.storage().get(&h) {
+            Ok(b) => b,
+            Err(StorageError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        r.packs_read += 1;
+        r.bytes_read += bytes.len() as u64;
+        Progress::add(&progress.bytes, bytes.len() as u64);
+        let blobs = by_pack.get(&n).cloned().unwrap_or_default();
+        let mut fail = |what: String, ids: &[(Id, BlobLocation)], bad: &mut HashMap<Id, String>| {
+            r.errors.push(format!("pack {}: {what}", h.path()));
+            for (id, _) in ids {
+                bad.insert(*id, format!("pack {} is damaged", pack.short()));
+            }
+        };
+        if lifeboat_crypto::storage_id(&bytes) != pack {
+            fail(
+                "contents do not match its name (bytes changed on storage)".into(),
+                &blobs,
+                &mut bad,
+            );
+        }
+        let (cipher, trailer) = match parse_pack(repo.keys(), &bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                fail(format!("trailer unreadable: {e}"), &blobs, &mut bad);
+                continue;
+            }
+        };
+        let in_trailer: HashMap<Id, _> = trailer.iter().map(|e| (e.id, *e)).collect();
+        for (id, loc) in &blobs {
+            match in_trailer.get(id) {
+                Some(e) if *e == crate::index::entry_of(*id, loc) => {}
+                _ => {
+                    fail(
+                        format!(
+                            "blob {} is listed in the index but not in the pack's trailer",
+                            id.short()
+                        ),
+                        &[(*id, *loc)],
+                        &mut bad,
+                    );
+                    continue;
+                }
+            }
+            let start = loc.offset as usize;
+            let end = start + loc.stored_len as usize;
+            let Some(slice) = bytes.get(start..end) else {
+                fail(
+                    format!("blob {} lies beyond the end of the pack", id.short()),
+                    &[(*id, *loc)],
+                    &mut bad,
+                );
+                continue;
+            };
+            let mut buf = slice.to_vec();
+            r.blobs_read += 1;
+            if let Err(e) = open_blob(repo.keys(), &cipher, id, loc, &mut buf) {
+                fail(
+                    format!("blob {}: {e}", id.short()),
+                    &[(*id, *loc)],
+                    &mut bad,
+                );
+            }
+        }
+    }
+
+    // Map damaged blobs to the files they break.
+    if !bad.is_empty() {
+        for (sid, snap) in &snaps {
+            let mut affected = BTreeMap::new();
+            let _ = walk_tree(
+                repo,
+                snap.tree,
+                Path::new("/"),
+                &mut |p, n| {
+                    if let Some(why) = n.content.iter().find_map(|c| match c {
+                        Content::Chunk(id) => bad.get(id),
+                        Content::Hole(_) => None,
+                    }) {
+                        affected.insert(p.display().to_string(), why.clone());
+                    }
+                    Ok(Walk::Continue)
+                },
+                &mut |_, _| Ok(()),
+            );
+            for (p, _) in affected {
+                r.affected.push((sid.short(), p));
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn check_tree(
+    repo: &Repository,
+    tree: Id,
+    path: &Path,
+    seen: &mut HashSet<Id>,
+    errors: &mut Vec<String>,
+    bad: &HashMap<Id, String>,
+) -> Result<()> {
+    if !seen.insert(tree) {
+        return Ok(());
+    }
+    if let Some(why) = bad.get(&tree) {
+        errors.push(format!("tree of {} is unreadable: {why}", path.display()));
+        return Ok(());
+    }
+    let t = match repo.load_tree(&tree) {
+        Ok(t) => t,
+        Err(e @ (RepoError::Corrupt { .. } | RepoError::MissingBlob(_))) => {
+            errors.push(format!("tree of {}: {e}", path.display()));
+            return Ok(());
+        }
+        Err(RepoError::Storage(StorageError::NotFound(w))) => {
+            errors.push(format!("tree of {}: {w} is missing", path.display()));
+            return Ok(());
+        }
+        Err(RepoError::Storage(StorageError::Truncated { what, .. })) => {
+            errors.push(format!("tree of {}: {what} is truncated", path.display()));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    for n in &t.nodes {
+        let p = path.join(std::ffi::OsStr::from_bytes(&n.name));
+        let mut size = 0u64;
+        for c in &n.content {
+            match c {
+                Content::Chunk(id) => match repo.index().get(id) {
+                    None => {
+                        errors.push(format!(
+                            "{}: blob {} is not in the index",
+                            p.display(),
+                            id.short()
+                        ));
+                        break;
+                    }
+                    Some(l) => size += l.raw_len as u64,
+                },
+                Content::Hole(h) => size += h,
+            }
+        }
+        if !n.content.is_empty() && size != n.size {
+            errors.push(format!(
+                "{}: content adds up to {size} bytes, the node says {}",
+                p.display(),
+                n.size
+            ));
+        }
+        if let (true, Some(sub)) = (n.is_dir(), n.subtree) {
+            check_tree(repo, sub, &p, seen, errors, bad)?;
+        }
+    }
+    Ok(())
+}
+
+use std::os::unix::ffi::OsStrExt;

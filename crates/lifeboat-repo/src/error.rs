@@ -1,0 +1,66 @@
+//! The repository's errors, each saying whether a retry can help.
+
+use lifeboat_crypto::CryptoError;
+use lifeboat_format::FormatError;
+use lifeboat_storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// Nothing at the location looks like a repository.
+    #[error("no repository at {0}: run `lifeboat init` to create one, or check --repo")]
+    NotARepository(String),
+    #[error("a repository already exists at {0}; refusing to initialise it again")]
+    AlreadyExists(String),
+    #[error("wrong password: no key in the repository at {0} opens with it")]
+    WrongPassword(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Stored bytes failed authentication or decoding.
+    #[error(
+        "{what} is damaged: {detail} (run `lifeboat check --read-data` to see what it affects)"
+    )]
+    Corrupt { what: String, detail: String },
+    #[error("blob {0} is not in the index (the repository is missing data; run `lifeboat check`)")]
+    MissingBlob(String),
+    #[error("no snapshot matches {0:?}")]
+    NoSnapshot(String),
+    #[error("{0:?} matches several snapshots; give more digits of the id")]
+    AmbiguousSnapshot(String),
+    #[error("path {0} is not in the snapshot")]
+    NoSuchPath(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// A stream's producer (a dump command) failed; no snapshot was written.
+    #[error("{0}")]
+    StreamFailed(String),
+    #[error("interrupted")]
+    Interrupted,
+    #[error("{0}")]
+    Crypto(String),
+}
+
+impl RepoError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RepoError::Storage(e) if e.is_retryable())
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> Self {
+        RepoError::Corrupt {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn from_crypto(what: impl Into<String>, e: CryptoError) -> Self {
+        match e {
+            CryptoError::Corrupt(_) | CryptoError::Truncated(_) => RepoError::corrupt(what, e),
+            other => RepoError::Crypto(other.to_string()),
+        }
+    }
+
+    pub(crate) fn from_format(what: impl Into<String>, e: FormatError) -> Self {
+        RepoError::corrupt(what, e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RepoError>;

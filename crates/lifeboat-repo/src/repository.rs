@@ -1,0 +1,467 @@
+//! Opening and creating a repository, and reading what is in it.
+
+use crate::error::{RepoError, Result};
+use crate::index::{BlobLocation, Index};
+use lifeboat_crypto::{FileCipher, Keys, MasterKey, SALT_LEN};
+use lifeboat_format::{
+    Compression, Id, IndexPack, IndexSegment, KdfParams, KeyFile, RepoConfig, Snapshot, Tree, magic,
+};
+use lifeboat_storage::{FileKind, Handle, Storage, StorageError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Settings fixed when a repository is created.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub chunk_avg: u32,
+    pub compression: i32,
+    pub pack_size: u32,
+    pub kdf: KdfParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunk_avg: 1 << 20,
+            compression: 3,
+            pack_size: 16 << 20,
+            kdf: KdfParams::DEFAULT,
+        }
+    }
+}
+
+/// Length of a pack's header: magic and salt.
+pub const PACK_HEADER_LEN: usize = 8 + SALT_LEN;
+
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    keys: Arc<Keys>,
+    config: RepoConfig,
+    index: Arc<Index>,
+    /// Each pack's cipher, derived from the salt in its header: one small read per pack
+    /// instead of one per blob.
+    ciphers: Mutex<HashMap<u32, Arc<FileCipher>>>,
+    cache: Option<PathBuf>,
+}
+
+/// Problems met while loading the index; the index holds everything that could be read.
+#[derive(Debug, Default)]
+pub struct IndexReport {
+    pub segments: usize,
+    pub damaged: Vec<(String, String)>,
+}
+
+impl Repository {
+    /// Creates a repository: storage layout, a key file for `password`, then the config
+    /// (last, because its presence is what makes a folder a repository).
+    pub fn init(storage: Arc<dyn Storage>, password: &[u8], opts: &InitOptions) -> Result<Self> {
+        match storage.get(&Handle::config()) {
+            Ok(_) => return Err(RepoError::AlreadyExists(storage.location())),
+            Err(StorageError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let params = lifeboat_chunker::ChunkerParams::with_average(opts.chunk_avg as usize)
+            .ok_or_else(|| {
+                RepoError::Invalid(format!(
+                    "chunk size {} is not a power of two between 1 KiB and 4 MiB",
+                    opts.chunk_avg
+                ))
+            })?;
+        if !(0..=22).contains(&opts.compression) {
+            return Err(RepoError::Invalid(format!(
+                "compression level {} is not between 0 and 22",
+                opts.compression
+            )));
+        }
+        storage.create().map_err(|e| match e {
+            StorageError::AlreadyExists(_) => RepoError::AlreadyExists(storage.location()),
+            e => e.into(),
+        })?;
+        let master = MasterKey::generate().map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let mut id = [0u8; 32];
+        lifeboat_crypto::random_bytes(&mut id).map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let config = RepoConfig {
+            version: lifeboat_format::REPO_VERSION,
+            id: Id(id),
+            chunk_min: params.min as u32,
+            chunk_avg: params.avg as u32,
+            chunk_max: params.max as u32,
+            compression: opts.compression,
+            pack_size: opts.pack_size,
+        };
+        let kf = master
+            .wrap(password, opts.kdf)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let kf_bytes = kf.encode();
+        storage.put(
+            &Handle::new(
+                FileKind::Key,
+                lifeboat_crypto::storage_id(&kf_bytes).to_hex(),
+            ),
+            &kf_bytes,
+        )?;
+        let keys = master.keys();
+        let sealed = keys
+            .seal_file(&config_header(&config.id), &config.encode())
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        storage
+            .create_new(&Handle::config(), &sealed)
+            .map_err(|e| match e {
+                StorageError::AlreadyExists(_) => RepoError::AlreadyExists(storage.location()),
+                e => e.into(),
+            })?;
+        Ok(Repository::from_parts(storage, keys, config))
+    }
+
+    fn from_parts(storage: Arc<dyn Storage>, keys: Keys, config: RepoConfig) -> Self {
+        Repository {
+            storage,
+            keys: Arc::new(keys),
+            config,
+            index: Arc::new(Index::default()),
+            ciphers: Mutex::new(HashMap::new()),
+            cache: None,
+        }
+    }
+
+    /// Opens a repository with a password: tries every key file, then reads the config.
+    /// Does not load the index ([`Repository::load_index`]).
+    pub fn open(storage: Arc<dyn Storage>, password: &[u8]) -> Result<Self> {
+        let cfg = match storage.get(&Handle::config()) {
+            Ok(c) => c,
+            Err(StorageError::NotFound(_)) => {
+                return Err(RepoError::NotARepository(storage.location()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rest = lifeboat_format::strip_magic(&cfg, magic::CONFIG)
+            .map_err(|_| RepoError::NotARepository(storage.location()))?;
+        let repo_id = Id(rest
+            .get(..32)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| RepoError::corrupt("config", "too short"))?);
+        let keyfiles = storage.list(FileKind::Key)?;
+        if keyfiles.is_empty() {
+            return Err(RepoError::corrupt(
+                "keys/",
+                "the repository has no key files",
+            ));
+        }
+        let mut master = None;
+        for (name, _) in &keyfiles {
+            let bytes = storage.get(&Handle::new(FileKind::Key, name.clone()))?;
+            let Ok(kf) = KeyFile::decode(&bytes) else {
+                continue;
+            };
+            if let Ok(m) = MasterKey::unwrap(password, &kf) {
+                master = Some(m);
+                break;
+            }
+        }
+        let master = master.ok_or_else(|| RepoError::WrongPassword(storage.location()))?;
+        let keys = master.keys();
+        let plain = keys
+            .open_file(&config_header(&repo_id), &cfg, "config")
+            .map_err(|e| RepoError::from_crypto("config", e))?;
+        let config = RepoConfig::decode(&plain).map_err(|e| RepoError::from_format("config", e))?;
+        if config.id != repo_id {
+            return Err(RepoError::corrupt(
+                "config",
+                "repository id in clear and sealed differ",
+            ));
+        }
+        Ok(Repository::from_parts(storage, keys, config))
+    }
+
+    /// Keeps copies of index segments and snapshots under `dir`: opening a remote repository
+    /// then reads only what is new. Every cached file is checked against its name (the hash
+    /// of its bytes) before use, so a damaged cache is re-fetched, never trusted.
+    pub fn set_cache(&mut self, dir: Option<PathBuf>) {
+        self.cache = dir.map(|d| d.join(self.config.id.to_hex()));
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+    pub fn index(&self) -> &Arc<Index> {
+        &self.index
+    }
+
+    /// Reads an index segment or snapshot file, through the cache when there is one.
+    pub(crate) fn get_file(&self, h: &Handle) -> Result<Vec<u8>> {
+        let cached = self.cache.as_ref().map(|c| c.join(h.path()));
+        if let Some(p) = &cached {
+            if let Ok(b) = std::fs::read(p) {
+                if lifeboat_crypto::storage_id(&b).to_hex() == h.name {
+                    return Ok(b);
+                }
+            }
+        }
+        let b = self.storage.get(h)?;
+        if let Some(p) = &cached {
+            // A cache that cannot be written only costs speed.
+            if let Some(parent) = p.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let _ = std::fs::write(p, &b);
+        }
+        Ok(b)
+    }
+
+    /// Loads every index segment. A damaged segment is reported and left out (its packs
+    /// can be re-indexed from their trailers by `repair index`); the rest still loads.
+    pub fn load_index(&mut self) -> Result<IndexReport> {
+        let mut report = IndexReport::default();
+        let mut packs: Vec<IndexPack> = Vec::new();
+        for (name, _) in self.storage.list(FileKind::Index)? {
+            let h = Handle::new(FileKind::Index, name.clone());
+            match self.read_index_segment(&h) {
+                Ok(seg) => {
+                    report.segments += 1;
+                    packs.extend(seg.packs);
+                }
+                Err(e @ RepoError::Corrupt { .. }) => {
+                    report.damaged.push((h.path(), e.to_string()))
+                }
+                Err(RepoError::Storage(StorageError::NotFound(_))) => {} // removed meanwhile
+                Err(e) => return Err(e),
+            }
+        }
+        self.index = Arc::new(Index::build(packs));
+        self.ciphers.lock().map(|mut c| c.clear()).ok();
+        Ok(report)
+    }
+
+    pub fn read_index_segment(&self, h: &Handle) -> Result<IndexSegment> {
+        let stored = self.get_file(h)?;
+        if lifeboat_crypto::storage_id(&stored).to_hex() != h.name {
+            return Err(RepoError::corrupt(
+                h.path(),
+                "contents do not match the file name",
+            ));
+        }
+        let plain = self
+            .keys
+            .open_file(magic::INDEX, &stored, "index")
+            .map_err(|e| RepoError::from_crypto(h.path(), e))?;
+        let plain = decompress(&plain, 1 << 30).map_err(|e| RepoError::corrupt(h.path(), e))?;
+        IndexSegment::decode(&plain).map_err(|e| RepoError::from_format(h.path(), e))
+    }
+
+    /// Writes an index segment; returns its name.
+    pub fn write_index_segment(&self, seg: &IndexSegment) -> Result<Id> {
+        let plain = compress(&seg.encode(), 3);
+        let sealed = self
+            .keys
+            .seal_file(magic::INDEX, &plain)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let id = lifeboat_crypto::storage_id(&sealed);
+        self.storage
+            .put(&Handle::new(FileKind::Index, id.to_hex()), &sealed)?;
+        Ok(id)
+    }
+
+    /// Writes a snapshot: the commit point of a backup. Everything it references must be in
+    /// packs and index segments that are already durable.
+    pub fn write_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+        let plain = compress(&snap.encode(), 3);
+        let sealed = self
+            .keys
+            .seal_file(magic::SNAPSHOT, &plain)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let id = lifeboat_crypto::storage_id(&sealed);
+        self.storage
+            .put(&Handle::new(FileKind::Snapshot, id.to_hex()), &sealed)?;
+        Ok(id)
+    }
+
+    pub fn read_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let h = Handle::new(FileKind::Snapshot, id.to_hex());
+        let stored = self.get_file(&h)?;
+        if lifeboat_crypto::storage_id(&stored) != *id {
+            return Err(RepoError::corrupt(
+                h.path(),
+                "contents do not match the file name",
+            ));
+        }
+        let plain = self
+            .keys
+            .open_file(magic::SNAPSHOT, &stored, "snapshot")
+            .map_err(|e| RepoError::from_crypto(h.path(), e))?;
+        let plain = decompress(&plain, 64 << 20).map_err(|e| RepoError::corrupt(h.path(), e))?;
+        Snapshot::decode(&plain).map_err(|e| RepoError::from_format(h.path(), e))
+    }
+
+    /// All snapshots, oldest first, and the snapshot files that could not be read.
+    pub fn snapshots(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<(String, String)>)> {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for (name, _) in self.storage.list(FileKind::Snapshot)? {
+            let Ok(id) = name.parse::<Id>() else {
+                bad.push((
+                    format!("snapshots/{name}"),
+                    "not a snapshot file name".to_string(),
+                ));
+                continue;
+            };
+            match self.read_snapshot(&id) {
+                Ok(s) => out.push((id, s)),
+                Err(RepoError::Storage(StorageError::NotFound(_))) => {}
+                Err(e @ RepoError::Corrupt { .. }) => {
+                    bad.push((format!("snapshots/{name}"), e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok((out, bad))
+    }
+
+    /// Finds a snapshot by id, unique id prefix, or `latest` among those matching `filter`.
+    pub fn find_snapshot(&self, spec: &str, filter: &SnapshotFilter) -> Result<(Id, Snapshot)> {
+        let (all, _) = self.snapshots()?;
+        if spec == "latest" {
+            return all
+                .into_iter()
+                .rev()
+                .find(|(_, s)| filter.matches(s))
+                .ok_or_else(|| RepoError::NoSnapshot(format!("latest{}", filter.describe())));
+        }
+        let spec_l = spec.to_ascii_lowercase();
+        let mut found: Vec<_> = all
+            .into_iter()
+            .filter(|(id, _)| id.to_hex().starts_with(&spec_l))
+            .collect();
+        match found.len() {
+            0 => Err(RepoError::NoSnapshot(spec.to_string())),
+            1 => Ok(found.remove(0)),
+            _ => Err(RepoError::AmbiguousSnapshot(spec.to_string())),
+        }
+    }
+
+    fn cipher_for(&self, loc: &BlobLocation) -> Result<Arc<FileCipher>> {
+        if let Some(c) = self
+            .ciphers
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&loc.pack_number).cloned())
+        {
+            return Ok(c);
+        }
+        let h = pack_handle(&loc.pack);
+        let header = self.storage.get_range(&h, 0, PACK_HEADER_LEN as u64)?;
+        let salt = lifeboat_format::strip_magic(&header, magic::PACK)
+            .map_err(|e| RepoError::from_format(h.path(), e))?;
+        let salt: [u8; SALT_LEN] = salt
+            .try_into()
+            .map_err(|_| RepoError::corrupt(h.path(), "short header"))?;
+        let c = Arc::new(
+            self.keys
+                .file_cipher(&salt)
+                .map_err(|e| RepoError::Crypto(e.to_string()))?,
+        );
+        if let Ok(mut m) = self.ciphers.lock() {
+            m.insert(loc.pack_number, c.clone());
+        }
+        Ok(c)
+    }
+
+    /// Reads, authenticates, decompresses and verifies one blob.
+    pub fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
+        let loc = self
+            .index
+            .get(id)
+            .ok_or_else(|| RepoError::MissingBlob(id.to_hex()))?;
+        let cipher = self.cipher_for(&loc)?;
+        let h = pack_handle(&loc.pack);
+        let mut buf = self
+            .storage
+            .get_range(&h, loc.offset as u64, loc.stored_len as u64)?;
+        open_blob(&self.keys, &cipher, id, &loc, &mut buf)
+            .map_err(|d| RepoError::corrupt(format!("blob {} in {}", id.short(), h.path()), d))
+    }
+
+    pub fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let b = self.read_blob(id)?;
+        Tree::decode(&b).map_err(|e| RepoError::from_format(format!("tree {}", id.short()), e))
+    }
+}
+
+/// Decrypts, decompresses and checks one sealed blob (`buf` holds its stored bytes).
+pub(crate) fn open_blob(
+    keys: &Keys,
+    cipher: &FileCipher,
+    id: &Id,
+    loc: &BlobLocation,
+    buf: &mut [u8],
+) -> std::result::Result<Vec<u8>, String> {
+    let plain = cipher
+        .open(loc.offset as u64, b"", buf, "blob")
+        .map_err(|e| e.to_string())?;
+    let raw = match loc.compression {
+        Compression::None => plain.to_vec(),
+        Compression::Zstd => decompress(plain, loc.raw_len as usize)?,
+    };
+    if raw.len() != loc.raw_len as usize {
+        return Err(format!(
+            "length {} differs from the index's {}",
+            raw.len(),
+            loc.raw_len
+        ));
+    }
+    if keys.blob_id(&raw) != *id {
+        return Err("content does not match its id".into());
+    }
+    Ok(raw)
+}
+
+pub fn pack_handle(id: &Id) -> Handle {
+    Handle::new(FileKind::Pack, id.to_hex())
+}
+
+fn config_header(id: &Id) -> Vec<u8> {
+    let mut h = magic::CONFIG.to_vec();
+    h.extend_from_slice(&id.0);
+    h
+}
+
+pub(crate) fn compress(data: &[u8], level: i32) -> Vec<u8> {
+    zstd::bulk::compress(data, level).unwrap_or_else(|_| data.to_vec())
+}
+
+pub(crate) fn decompress(data: &[u8], max: usize) -> std::result::Result<Vec<u8>, String> {
+    zstd::bulk::decompress(data, max).map_err(|e| format!("zstd: {e}"))
+}
+
+/// Which snapshots a listing or `latest` considers.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    pub hosts: Vec<String>,
+    pub tags: Vec<String>,
+    pub paths: Vec<String>,
+}
+
+impl SnapshotFilter {
+    pub fn matches(&self, s: &Snapshot) -> bool {
+        (self.hosts.is_empty() || self.hosts.contains(&s.hostname))
+            && self.tags.iter().all(|t| s.tags.contains(t))
+            && (self.paths.is_empty() || self.paths.iter().all(|p| s.paths.contains(p)))
+    }
+    fn describe(&self) -> String {
+        let mut d = String::new();
+        if !self.hosts.is_empty() {
+            d += &format!(" for host {}", self.hosts.join(","));
+        }
+        if !self.tags.is_empty() {
+            d += &format!(" with tags {}", self.tags.join(","));
+        }
+        d
+    }
+}

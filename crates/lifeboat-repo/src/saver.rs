@@ -1,0 +1,411 @@
+//! Storing blobs: deduplicate, compress (on worker threads), seal into packs, write packs,
+//! and at the end write one index segment for everything this saver stored.
+//!
+//! The caller hashes (BLAKE3 runs at several GB/s, so the reading thread can afford it and
+//! learns ids at once); compression, the expensive part, runs on one worker per core; one
+//! packer thread seals blobs into the open pack of their type and writes full packs.
+
+use crate::error::{RepoError, Result};
+use crate::index::Index;
+use crate::repository::{PACK_HEADER_LEN, Repository, pack_handle};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use lifeboat_crypto::{FileCipher, Keys, SALT_LEN, TRAILER_COUNTER};
+use lifeboat_format::{
+    BlobEntry, BlobType, Compression, Id, IndexPack, IndexSegment, encode_blob_entries, magic,
+};
+use lifeboat_storage::Storage;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Counters of what a saver stored.
+#[derive(Debug, Default)]
+pub struct SaverStats {
+    pub blobs_added: AtomicU64,
+    /// Plaintext bytes of new blobs.
+    pub bytes_added: AtomicU64,
+    /// Bytes the new blobs take in packs.
+    pub bytes_stored: AtomicU64,
+    pub packs_written: AtomicU64,
+}
+
+struct Job {
+    blob_type: BlobType,
+    id: Id,
+    data: Vec<u8>,
+}
+
+struct Packed {
+    blob_type: BlobType,
+    id: Id,
+    compression: Compression,
+    raw_len: u32,
+    payload: Vec<u8>,
+}
+
+struct Shared {
+    error: Mutex<Option<RepoError>>,
+    failed: AtomicBool,
+    stats: SaverStats,
+}
+
+impl Shared {
+    fn fail(&self, e: RepoError) {
+        if let Ok(mut slot) = self.error.lock() {
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+}
+
+pub struct BlobSaver {
+    keys: Arc<Keys>,
+    index: Arc<Index>,
+    /// Ids stored (or being stored) by this saver, so a blob seen twice is sent once.
+    pending: Mutex<HashSet<Id>>,
+    /// Ids the saver must store again even if the index has them (blobs found bad).
+    distrust: HashSet<Id>,
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    packer: Option<JoinHandle<Vec<IndexPack>>>,
+    shared: Arc<Shared>,
+    dry_run: bool,
+}
+
+impl BlobSaver {
+    /// Starts the worker and packer threads. With `dry_run`, nothing is written but the
+    /// counters still say what would have been.
+    pub fn new(repo: &Repository, compression: i32, dry_run: bool) -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+        let (pack_tx, pack_rx) = bounded::<Packed>(threads * 2);
+        let shared = Arc::new(Shared {
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            stats: SaverStats::default(),
+        });
+        let workers = (0..threads)
+            .map(|_| {
+                let (rx, tx) = (job_rx.clone(), pack_tx.clone());
+                std::thread::spawn(move || compress_worker(rx, tx, compression))
+            })
+            .collect();
+        drop(pack_tx);
+        let packer = {
+            let keys = repo.keys().clone();
+            let storage = repo.storage().clone();
+            let shared = shared.clone();
+            let pack_size = repo.config().pack_size as usize;
+            std::thread::spawn(move || packer(pack_rx, keys, storage, shared, pack_size, dry_run))
+        };
+        BlobSaver {
+            keys: repo.keys().clone(),
+            index: repo.index().clone(),
+            pending: Mutex::new(HashSet::new()),
+            distrust: HashSet::new(),
+            jobs: Some(job_tx),
+            workers,
+            packer: Some(packer),
+            shared,
+            dry_run,
+        }
+    }
+
+    /// Blobs to store again even though the index lists them (found damaged by `check`).
+    pub fn distrust(&mut self, ids: impl IntoIterator<Item = Id>) {
+        self.distrust.extend(ids);
+    }
+
+    pub fn stats(&self) -> &SaverStats {
+        &self.shared.stats
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        if self.shared.failed.load(Ordering::SeqCst) {
+            return Err(self.take_error());
+        }
+        Ok(())
+    }
+
+    fn take_error(&self) -> RepoError {
+        self.shared
+            .error
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+            .unwrap_or_else(|| RepoError::Invalid("the blob saver failed earlier".into()))
+    }
+
+    /// Whether a blob with this id is already stored or on its way.
+    pub fn has(&self, id: &Id) -> bool {
+        (self.index.contains(id) && !self.distrust.contains(id))
+            || self.pending.lock().map(|p| p.contains(id)).unwrap_or(false)
+    }
+
+    /// Stores a blob unless it is already there; returns its id and whether it was new.
+    pub fn save(&self, blob_type: BlobType, data: &[u8]) -> Result<(Id, bool)> {
+        self.check_failed()?;
+        let id = self.keys.blob_id(data);
+        if self.index.contains(&id) && !self.distrust.contains(&id) {
+            return Ok((id, false));
+        }
+        let new = self
+            .pending
+            .lock()
+            .map(|mut p| p.insert(id))
+            .unwrap_or(true);
+        if !new {
+            return Ok((id, false));
+        }
+        let job = Job {
+            blob_type,
+            id,
+            data: data.to_vec(),
+        };
+        let sent = self
+            .jobs
+            .as_ref()
+            .map(|j| j.send(job).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return Err(self.take_error());
+        }
+        Ok((id, true))
+    }
+
+    /// Waits for every blob to be in a written pack, then writes the index segment for them.
+    /// Returns the packs written. On error nothing references the packs already written;
+    /// they stay as unreferenced data for `prune`.
+    pub fn finish(mut self, repo: &Repository) -> Result<Vec<IndexPack>> {
+        self.jobs.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        let packs = self
+            .packer
+            .take()
+            .map(|p| p.join().unwrap_or_default())
+            .unwrap_or_default();
+        self.check_failed()?;
+        if !packs.is_empty() && !self.dry_run {
+            repo.write_index_segment(&IndexSegment {
+                packs: packs.clone(),
+            })?;
+        }
+        Ok(packs)
+    }
+}
+
+impl Drop for BlobSaver {
+    fn drop(&mut self) {
+        // An abandoned saver (an error elsewhere) still stops its threads.
+        self.jobs.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(p) = self.packer.take() {
+            let _ = p.join();
+        }
+    }
+}
+
+fn compress_worker(rx: Receiver<Job>, tx: Sender<Packed>, level: i32) {
+    let mut compressor = if level > 0 {
+        zstd::bulk::Compressor::new(level).ok()
+    } else {
+        None
+    };
+    for job in rx {
+        let raw_len = job.data.len() as u32;
+        let mut out = None;
+        if let Some(c) = compressor.as_mut() {
+            // Only keep the compressed form if it is smaller; the bound leaves room to fail fast.
+            let mut buf = Vec::with_capacity(job.data.len());
+            if let Ok(n) = c.compress_to_buffer(&job.data, &mut buf) {
+                if n < job.data.len() {
+                    out = Some(buf);
+                }
+            }
+        }
+        let packed = match out {
+            Some(payload) => Packed {
+                blob_type: job.blob_type,
+                id: job.id,
+                compression: Compression::Zstd,
+                raw_len,
+                payload,
+            },
+            None => Packed {
+                blob_type: job.blob_type,
+                id: job.id,
+                compression: Compression::None,
+                raw_len,
+                payload: job.data,
+            },
+        };
+        if tx.send(packed).is_err() {
+            return;
+        }
+    }
+}
+
+/// A pack being filled.
+struct OpenPack {
+    buf: Vec<u8>,
+    cipher: FileCipher,
+    entries: Vec<BlobEntry>,
+}
+
+impl OpenPack {
+    fn new(keys: &Keys, capacity: usize) -> Result<Self> {
+        let mut salt = [0u8; SALT_LEN];
+        lifeboat_crypto::random_bytes(&mut salt).map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let cipher = keys
+            .file_cipher(&salt)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let mut buf = Vec::with_capacity(capacity + (1 << 20));
+        buf.extend_from_slice(magic::PACK);
+        buf.extend_from_slice(&salt);
+        Ok(OpenPack {
+            buf,
+            cipher,
+            entries: Vec::new(),
+        })
+    }
+
+    fn add(&mut self, p: Packed) -> Result<u32> {
+        let offset = u32::try_from(self.buf.len())
+            .map_err(|_| RepoError::Invalid("pack exceeds 4 GiB".into()))?;
+        let mut payload = p.payload;
+        // The blob's offset is its nonce counter: unique within the pack, known to readers
+        // from the index without any extra field.
+        self.cipher
+            .seal(offset as u64, b"", &mut payload)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let stored_len = payload.len() as u32;
+        self.buf.extend_from_slice(&payload);
+        self.entries.push(BlobEntry {
+            id: p.id,
+            blob_type: p.blob_type,
+            compression: p.compression,
+            offset,
+            stored_len,
+            raw_len: p.raw_len,
+        });
+        Ok(stored_len)
+    }
+
+    /// Appends the sealed trailer and its length; returns the pack's bytes and entries.
+    fn seal(mut self) -> Result<(Vec<u8>, Vec<BlobEntry>)> {
+        let mut trailer = encode_blob_entries(&self.entries);
+        self.cipher
+            .seal(TRAILER_COUNTER, magic::PACK, &mut trailer)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        self.buf.extend_from_slice(&trailer);
+        self.buf
+            .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        Ok((self.buf, self.entries))
+    }
+}
+
+fn packer(
+    rx: Receiver<Packed>,
+    keys: Arc<Keys>,
+    storage: Arc<dyn Storage>,
+    shared: Arc<Shared>,
+    pack_size: usize,
+    dry_run: bool,
+) -> Vec<IndexPack> {
+    let mut open: [Option<OpenPack>; 2] = [None, None];
+    let mut done = Vec::new();
+    let flush = |p: OpenPack, done: &mut Vec<IndexPack>| -> Result<()> {
+        let (bytes, blobs) = p.seal()?;
+        let id = lifeboat_crypto::storage_id(&bytes);
+        if !dry_run {
+            storage.put(&pack_handle(&id), &bytes)?;
+        }
+        shared.stats.packs_written.fetch_add(1, Ordering::Relaxed);
+        done.push(IndexPack {
+            pack: id,
+            pack_len: bytes.len() as u64,
+            blobs,
+        });
+        Ok(())
+    };
+    for p in rx {
+        if shared.failed.load(Ordering::SeqCst) {
+            continue; // drain, so the workers and the caller never block on a dead packer
+        }
+        let slot = p.blob_type as usize;
+        let raw = p.raw_len as u64;
+        let res = (|| {
+            if open[slot].is_none() {
+                open[slot] = Some(OpenPack::new(&keys, pack_size)?);
+            }
+            let Some(pack) = open[slot].as_mut() else {
+                return Ok(());
+            };
+            let stored = pack.add(p)?;
+            shared.stats.blobs_added.fetch_add(1, Ordering::Relaxed);
+            shared.stats.bytes_added.fetch_add(raw, Ordering::Relaxed);
+            shared
+                .stats
+                .bytes_stored
+                .fetch_add(stored as u64, Ordering::Relaxed);
+            if pack.buf.len() >= pack_size {
+                if let Some(full) = open[slot].take() {
+                    flush(full, &mut done)?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            shared.fail(e);
+        }
+    }
+    if !shared.failed.load(Ordering::SeqCst) {
+        for slot in open.iter_mut() {
+            if let Some(p) = slot.take() {
+                if let Err(e) = flush(p, &mut done) {
+                    shared.fail(e);
+                    break;
+                }
+            }
+        }
+    }
+    done
+}
+
+/// Reads a whole pack's trailer: the blobs it holds, authenticated. Used by `check` and to
+/// rebuild the index from packs alone.
+pub fn parse_pack(
+    keys: &Keys,
+    pack: &[u8],
+) -> std::result::Result<(FileCipher, Vec<BlobEntry>), String> {
+    if pack.len() < PACK_HEADER_LEN + 16 + 4 {
+        return Err(format!("{} bytes is too short for a pack", pack.len()));
+    }
+    lifeboat_format::strip_magic(pack, magic::PACK).map_err(|e| e.to_string())?;
+    let mut salt = [0u8; SALT_LEN];
+    salt.copy_from_slice(&pack[8..PACK_HEADER_LEN]);
+    let cipher = keys.file_cipher(&salt).map_err(|e| e.to_string())?;
+    let n = pack.len();
+    let tlen = u32::from_le_bytes([pack[n - 4], pack[n - 3], pack[n - 2], pack[n - 1]]) as usize;
+    if tlen < 16 || tlen + 4 + PACK_HEADER_LEN > n {
+        return Err(format!("trailer length {tlen} does not fit the pack"));
+    }
+    let tstart = n - 4 - tlen;
+    let mut trailer = pack[tstart..n - 4].to_vec();
+    let plain = cipher
+        .open(TRAILER_COUNTER, magic::PACK, &mut trailer, "pack trailer")
+        .map_err(|e| e.to_string())?;
+    let entries =
+        lifeboat_format::decode_blob_entries(plain, PACK_HEADER_LEN as u64, tstart as u64)
+            .map_err(|e| e.to_string())?;
+    Ok((cipher, entries))
+}

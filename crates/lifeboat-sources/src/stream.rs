@@ -1,0 +1,143 @@
+//! Named streams: standard input, or the standard output of a command run through `/bin/sh`.
+//! This is how database dumps enter a snapshot, so a command's failure must surface: its exit
+//! status is checked after its output ends, and the tail of its stderr goes into the message.
+
+use lifeboat_repo::source::StreamSource;
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// How much of a failing command's stderr is kept for the error message.
+const STDERR_TAIL: usize = 4096;
+
+/// Standard input as a stream.
+pub struct StdinStream {
+    name: String,
+    stdin: io::Stdin,
+}
+
+impl StdinStream {
+    pub fn new(name: impl Into<String>) -> Self {
+        StdinStream {
+            name: name.into(),
+            stdin: io::stdin(),
+        }
+    }
+}
+
+impl StreamSource for StdinStream {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn command(&self) -> Option<&str> {
+        None
+    }
+    fn reader(&mut self) -> &mut dyn Read {
+        &mut self.stdin
+    }
+    fn finish(self: Box<Self>, _aborted: bool) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A command's standard output as a stream.
+pub struct CommandStream {
+    name: String,
+    command: String,
+    child: Child,
+    stdout: ChildStdout,
+    stderr: Arc<Mutex<VecDeque<u8>>>,
+    stderr_thread: Option<JoinHandle<()>>,
+}
+
+impl CommandStream {
+    /// Starts `command` with `sh -c`. Its stdin is closed (a dump that waits for a password
+    /// prompt fails instead of hanging); the last few KiB of its stderr are kept for the
+    /// error message.
+    pub fn spawn(name: impl Into<String>, command: impl Into<String>) -> io::Result<Self> {
+        let command = command.into();
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout pipe"))?;
+        let mut err = child
+            .stderr
+            .take()
+            .ok_or_else(|| io::Error::other("no stderr pipe"))?;
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+        let t2 = tail.clone();
+        let stderr_thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut t) = t2.lock() {
+                    t.extend(&buf[..n]);
+                    let excess = t.len().saturating_sub(STDERR_TAIL);
+                    t.drain(..excess);
+                }
+            }
+        });
+        Ok(CommandStream {
+            name: name.into(),
+            command,
+            child,
+            stdout,
+            stderr: tail,
+            stderr_thread: Some(stderr_thread),
+        })
+    }
+}
+
+impl StreamSource for CommandStream {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn command(&self) -> Option<&str> {
+        Some(&self.command)
+    }
+    fn reader(&mut self) -> &mut dyn Read {
+        &mut self.stdout
+    }
+    fn finish(mut self: Box<Self>, aborted: bool) -> Result<(), String> {
+        if aborted {
+            let _ = self.child.kill();
+        }
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| format!("waiting for the command failed: {e}"))?;
+        if let Some(t) = self.stderr_thread.take() {
+            let _ = t.join();
+        }
+        let tail = self
+            .stderr
+            .lock()
+            .map(|t| t.iter().copied().collect::<Vec<u8>>())
+            .unwrap_or_default();
+        let tail = String::from_utf8_lossy(&tail).trim().to_string();
+        let why = if status.success() {
+            return Ok(());
+        } else if let Some(sig) = status.signal() {
+            format!("command was killed by signal {sig}")
+        } else {
+            format!("command exited with status {}", status.code().unwrap_or(-1))
+        };
+        if tail.is_empty() {
+            Err(why)
+        } else {
+            Err(format!("{why}; its stderr ended with:\n{tail}"))
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The command line, as clap definitions. The man page and shell completions are generated
+//! from these (`lifeboat completions`, `lifeboat man`), so they cannot drift apart.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Backup and disaster recovery for cloud control planes",
+    long_about = "Lifeboat keeps deduplicated, compressed, encrypted backups of files and of \
+                  service dumps in a repository, restores them, and proves that they restore.\n\n\
+                  The password comes from LIFEBOAT_PASSWORD, --password-file, --password-command, \
+                  or a prompt on a terminal. With no --repo, a default local repository under \
+                  $XDG_DATA_HOME/lifeboat/repo is used.",
+    after_help = "Exit codes: 0 success; 1 error; 3 backup written but some files could not be read; \
+                  10 no repository; 12 wrong password; 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Repository location: a path or file:///path
+    #[arg(short = 'r', long, env = "LIFEBOAT_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from the first line of this file
+    #[arg(
+        long,
+        env = "LIFEBOAT_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub password_file: Option<PathBuf>,
+    /// Run this command (through /bin/sh) and use the first line it prints as the password
+    #[arg(
+        long,
+        env = "LIFEBOAT_PASSWORD_COMMAND",
+        global = true,
+        value_name = "COMMAND"
+    )]
+    pub password_command: Option<String>,
+    /// Where to keep the local cache (default: $XDG_CACHE_HOME/lifeboat)
+    #[arg(long, env = "LIFEBOAT_CACHE_DIR", global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no local cache
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors; no progress bars
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No progress bars
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository
+    Init(InitArgs),
+    /// Back up files, standard input or command output into a new snapshot
+    Backup(BackupArgs),
+    /// List snapshots
+    Snapshots(SnapshotsArgs),
+    /// List the files of a snapshot
+    Ls(LsArgs),
+    /// Show what changed between two snapshots
+    Diff(DiffArgs),
+    /// Find files by name in snapshots
+    Find(FindArgs),
+    /// Write a file or stream of a snapshot to stdout (a directory as a tar stream)
+    Dump(DumpArgs),
+    /// Restore a snapshot into a directory
+    Restore(RestoreArgs),
+    /// Check the repository's integrity
+    Check(CheckArgs),
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages into a directory
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Average chunk size, a power of two between 1KiB and 4MiB (fixed for the repository)
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub chunk_size: u64,
+    /// Default zstd level for backups (0 = none, 1-22)
+    #[arg(long, default_value_t = 3)]
+    pub compression: i32,
+    /// Target pack size
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub pack_size: u64,
+    /// Argon2id memory in KiB (default 65536)
+    #[arg(long, default_value_t = 65536, hide = true)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes (default 3)
+    #[arg(long, default_value_t = 3, hide = true)]
+    pub kdf_passes: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and directories to back up; `-` reads standard input (with --stdin-filename)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Tag the snapshot (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host's name)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Leave out paths matching this glob (repeatable); without '/' it matches a name anywhere
+    #[arg(short = 'e', long = "exclude", value_name = "PATTERN")]
+    pub excludes: Vec<String>,
+    /// Read exclude patterns from a file, one a line
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_files: Vec<PathBuf>,
+    /// Leave out directories that contain a file of this name (e.g. CACHEDIR.TAG)
+    #[arg(long = "exclude-if-present", value_name = "NAME")]
+    pub exclude_if_present: Vec<String>,
+    /// Stay on the file system of each given path
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+    /// Store standard input under this name (give `-` as the path)
+    #[arg(long, value_name = "NAME")]
+    pub stdin_filename: Option<String>,
+    /// Store the standard output of COMMAND (run by /bin/sh) as file NAME (repeatable)
+    #[arg(long = "from-command", value_name = "NAME=COMMAND")]
+    pub from_commands: Vec<String>,
+    /// zstd level for this backup (0 = none)
+    #[arg(long)]
+    pub compression: Option<i32>,
+    /// Compare with this snapshot to skip unchanged files (default: the latest of this host
+    /// and paths)
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub parent: Option<String>,
+    /// Read every file, ignoring the parent snapshot
+    #[arg(long)]
+    pub force: bool,
+    /// Do everything but write to the repository
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct Filter {
+    /// Only snapshots of this host (repeatable)
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with this tag (repeatable: all must match)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only snapshots of this path (repeatable)
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot id, unique prefix, or `latest`
+    pub snapshot: String,
+    /// Directory or file inside the snapshot (default: everything)
+    pub path: Option<PathBuf>,
+    /// With PATH: list everything below it, not only its entries
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// Show mode, owner, size and time
+    #[arg(short, long)]
+    pub long: bool,
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub first: String,
+    pub second: String,
+}
+
+#[derive(Args, Debug)]
+pub struct FindArgs {
+    /// Glob matched against names (or full paths if it contains '/')
+    pub pattern: String,
+    /// Search only this snapshot (repeatable)
+    #[arg(short, long = "snapshot", value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    pub snapshot: String,
+    /// File, stream or directory inside the snapshot
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OverwriteArg {
+    Always,
+    IfChanged,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot id, unique prefix, or `latest`; `SNAPSHOT:PATH` restores only PATH's contents
+    pub snapshot: String,
+    /// Directory to restore into (created if missing)
+    #[arg(short, long)]
+    pub target: PathBuf,
+    /// Restore only paths matching this glob and what is below them (repeatable)
+    #[arg(short, long = "include", value_name = "PATTERN")]
+    pub includes: Vec<String>,
+    /// Leave out paths matching this glob (repeatable)
+    #[arg(short, long = "exclude", value_name = "PATTERN")]
+    pub excludes: Vec<String>,
+    /// Read every restored file back and compare it with the snapshot
+    #[arg(long)]
+    pub verify: bool,
+    /// What to do with files that already exist in the target
+    #[arg(long, value_enum, default_value = "always")]
+    pub overwrite: OverwriteArg,
+    /// Remove files in the target that are not in the snapshot
+    #[arg(long)]
+    pub delete: bool,
+    /// Restore holes as holes (sparse files) instead of writing zeros
+    #[arg(long)]
+    pub sparse: bool,
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Read and verify all data
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read and verify part of the data: `10%` (random) or `n/t` (a fixed slice)
+    #[arg(long, value_name = "SUBSET")]
+    pub read_data_subset: Option<String>,
+}
+
+/// Parses sizes like `1MiB`, `512KiB`, `16M`, `4096`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (try 1MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        u => return Err(format!("unknown size unit {u:?} (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert!(parse_size("lots").is_err());
+    }
+}

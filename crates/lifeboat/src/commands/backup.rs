@@ -1,0 +1,196 @@
+//! `lifeboat backup`.
+
+use crate::cli::{BackupArgs, Global};
+use crate::exit::{self, fail};
+use crate::ui::{self, Bar};
+use crate::{commands::print_json, context};
+use anyhow::{Context as _, Result};
+use lifeboat_repo::source::StreamSource;
+use lifeboat_repo::{BackupOptions, Progress, SnapshotFilter, normalize_path};
+use lifeboat_sources::{CommandStream, FsSource, FsSourceOptions, StdinStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn username() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
+    let started = std::time::Instant::now();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut use_stdin = false;
+    for p in &a.paths {
+        if p.as_os_str() == "-" {
+            use_stdin = true;
+            continue;
+        }
+        // A path that is not there is an operator error, found before anything is written.
+        std::fs::symlink_metadata(p)
+            .map_err(|e| fail(exit::ERROR, format!("cannot back up {}: {e}", p.display())))?;
+        paths.push(normalize_path(p).with_context(|| format!("resolving {}", p.display()))?);
+    }
+    paths.sort();
+    paths.dedup();
+    if use_stdin && a.stdin_filename.is_none() {
+        return Err(fail(
+            exit::ERROR,
+            "`-` reads standard input and needs --stdin-filename NAME",
+        ));
+    }
+    if a.stdin_filename.is_some() && !use_stdin {
+        return Err(fail(
+            exit::ERROR,
+            "--stdin-filename needs `-` among the paths",
+        ));
+    }
+    let mut commands = Vec::new();
+    for fc in &a.from_commands {
+        let (name, cmd) = fc
+            .split_once('=')
+            .filter(|(n, c)| !n.is_empty() && !c.trim().is_empty())
+            .ok_or_else(|| {
+                fail(
+                    exit::ERROR,
+                    format!("--from-command {fc:?}: expected NAME=COMMAND"),
+                )
+            })?;
+        commands.push((name.to_string(), cmd.to_string()));
+    }
+    if paths.is_empty() && !use_stdin && commands.is_empty() {
+        return Err(fail(
+            exit::ERROR,
+            "nothing to back up: give paths, `-` with --stdin-filename, or --from-command",
+        ));
+    }
+
+    let repo = context::open(g)?;
+    let host = a.host.clone().unwrap_or_else(hostname);
+    let path_strings: Vec<String> = paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let parent = if a.force || paths.is_empty() {
+        None
+    } else if let Some(spec) = &a.parent {
+        Some(repo.find_snapshot(spec, &SnapshotFilter::default())?)
+    } else {
+        let f = SnapshotFilter {
+            hosts: vec![host.clone()],
+            tags: vec![],
+            paths: vec![],
+        };
+        let (all, _) = repo.snapshots()?;
+        all.into_iter()
+            .rev()
+            .find(|(_, s)| f.matches(s) && s.paths == path_strings)
+    };
+
+    let source = FsSource::new(FsSourceOptions {
+        excludes: a.excludes.clone(),
+        exclude_files: a.exclude_files.clone(),
+        exclude_if_present: a.exclude_if_present.clone(),
+        one_file_system: a.one_file_system,
+    })
+    .map_err(|e| fail(exit::ERROR, e.to_string()))?;
+
+    let mut streams: Vec<Box<dyn StreamSource>> = Vec::new();
+    if let Some(name) = &a.stdin_filename {
+        streams.push(Box::new(StdinStream::new(name.clone())));
+    }
+    for (name, cmd) in commands {
+        let s = CommandStream::spawn(name.clone(), cmd).map_err(|e| {
+            fail(
+                exit::ERROR,
+                format!("starting the command for {name:?}: {e}"),
+            )
+        })?;
+        streams.push(Box::new(s));
+    }
+
+    let opts = BackupOptions {
+        paths,
+        tags: a.tags.clone(),
+        hostname: host,
+        username: username(),
+        parent: parent.clone(),
+        compression: a.compression,
+        dry_run: a.dry_run,
+        run_id: None,
+    };
+    let bar = Bar::start(g, progress.clone(), ui::Kind::Backup);
+    let result = lifeboat_repo::backup(&repo, &source, streams, &opts, &progress);
+    bar.finish();
+    let res = result?;
+    let s = &res.snapshot;
+    let sum = &s.summary;
+    let secs = started.elapsed().as_secs_f64();
+    if g.json {
+        print_json(&serde_json::json!({
+            "message_type": "summary",
+            "snapshot_id": res.id.map(|i| i.to_hex()),
+            "dry_run": a.dry_run,
+            "parent": parent.map(|p| p.0.to_hex()),
+            "files": sum.files,
+            "dirs": sum.dirs,
+            "other": sum.other,
+            "files_unchanged": sum.files_unchanged,
+            "bytes_read": sum.bytes_read,
+            "bytes_total": sum.bytes_total,
+            "blobs_added": sum.blobs_added,
+            "bytes_added": sum.bytes_added,
+            "bytes_stored": sum.bytes_stored,
+            "duration_seconds": secs,
+            "complete": s.is_complete(),
+            "skipped": s.skipped.iter().map(|k| serde_json::json!({"path": k.path, "error": k.error})).collect::<Vec<_>>(),
+        }));
+    } else {
+        for k in &s.skipped {
+            eprintln!("warning: could not back up {}: {}", k.path, k.error);
+        }
+        if !g.quiet {
+            if let Some((pid, _)) = &parent {
+                println!(
+                    "parent snapshot {} (unchanged files were not read)",
+                    pid.short()
+                );
+            }
+            println!(
+                "{} files ({} unchanged), {} dirs, {} other; {} read, {} new, {} stored in {:.1}s",
+                sum.files,
+                sum.files_unchanged,
+                sum.dirs,
+                sum.other,
+                ui::size(sum.bytes_read),
+                ui::size(sum.bytes_added),
+                ui::size(sum.bytes_stored),
+                secs
+            );
+            match res.id {
+                Some(id) if s.is_complete() => println!("snapshot {} saved", id.short()),
+                Some(id) => println!(
+                    "snapshot {} saved, INCOMPLETE: {} entries could not be read (listed above)",
+                    id.short(),
+                    s.skipped.len()
+                ),
+                None => println!("dry run: nothing was written"),
+            }
+        }
+    }
+    Ok(if s.is_complete() {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
+}

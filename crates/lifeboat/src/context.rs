@@ -1,0 +1,181 @@
+//! Finding the repository and its password.
+
+use crate::cli::Global;
+use crate::exit::{self, fail};
+use anyhow::{Context as _, Result};
+use lifeboat_repo::Repository;
+use lifeboat_storage::{LocalStorage, Storage};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+fn xdg(var: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => home().join(fallback),
+    }
+}
+
+/// The default local repository.
+pub fn default_repo() -> PathBuf {
+    xdg("XDG_DATA_HOME", ".local/share").join("lifeboat/repo")
+}
+
+/// Where `init` on the default repository puts a generated password.
+pub fn default_password_file() -> PathBuf {
+    xdg("XDG_CONFIG_HOME", ".config").join("lifeboat/password")
+}
+
+pub struct Location {
+    pub path: PathBuf,
+    pub is_default: bool,
+}
+
+pub fn location(g: &Global) -> Result<Location> {
+    match &g.repo {
+        None => Ok(Location {
+            path: default_repo(),
+            is_default: true,
+        }),
+        Some(r) => {
+            let path = if let Some(rest) = r.strip_prefix("file://") {
+                PathBuf::from(rest)
+            } else if r.contains("://") {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "repository {r:?}: only local paths and file:// URLs are supported in this version"
+                    ),
+                ));
+            } else {
+                PathBuf::from(r)
+            };
+            Ok(Location {
+                path,
+                is_default: false,
+            })
+        }
+    }
+}
+
+pub fn storage(loc: &Location) -> Arc<dyn Storage> {
+    Arc::new(LocalStorage::new(&loc.path))
+}
+
+fn first_line(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let mut line = bytes[..end].to_vec();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Zeroizing::new(line)
+}
+
+/// The password, from (in order) LIFEBOAT_PASSWORD, --password-file, --password-command,
+/// the generated file of the default repository, or a prompt on a terminal. The value
+/// never goes into argv, logs or messages.
+pub fn password(g: &Global, loc: &Location, confirm: bool) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    if let Some(p) = std::env::var_os("LIFEBOAT_PASSWORD") {
+        use std::os::unix::ffi::OsStrExt;
+        return Ok(Some(Zeroizing::new(p.as_bytes().to_vec())));
+    }
+    if let Some(f) = &g.password_file {
+        let b = Zeroizing::new(
+            std::fs::read(f)
+                .with_context(|| format!("reading the password file {}", f.display()))?,
+        );
+        return Ok(Some(first_line(&b)));
+    }
+    if let Some(c) = &g.password_command {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(c)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("running the password command")?;
+        let stdout = Zeroizing::new(out.stdout);
+        if !out.status.success() {
+            return Err(fail(
+                exit::ERROR,
+                format!("the password command failed ({})", out.status),
+            ));
+        }
+        return Ok(Some(first_line(&stdout)));
+    }
+    if loc.is_default {
+        let f = default_password_file();
+        if let Ok(b) = std::fs::read(&f) {
+            return Ok(Some(first_line(&Zeroizing::new(b))));
+        }
+    }
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let p = Zeroizing::new(
+            rpassword::prompt_password("Repository password: ").context("reading the password")?,
+        );
+        if confirm {
+            let again = Zeroizing::new(
+                rpassword::prompt_password("Repeat the password: ")
+                    .context("reading the password")?,
+            );
+            if *p != *again {
+                return Err(fail(exit::ERROR, "the passwords do not match"));
+            }
+        }
+        return Ok(Some(Zeroizing::new(p.as_bytes().to_vec())));
+    }
+    Ok(None)
+}
+
+pub fn no_password(loc: &Location) -> anyhow::Error {
+    fail(
+        exit::ERROR,
+        format!(
+            "no password for the repository at {}: set LIFEBOAT_PASSWORD, --password-file or --password-command, or run on a terminal",
+            loc.path.display()
+        ),
+    )
+}
+
+/// Opens the repository and loads its index.
+pub fn open(g: &Global) -> Result<Repository> {
+    let loc = location(g)?;
+    let storage = storage(&loc);
+    // A missing repository is reported before asking for a password that cannot help.
+    if let Err(lifeboat_storage::StorageError::NotFound(_)) =
+        storage.size(&lifeboat_storage::Handle::config())
+    {
+        return Err(lifeboat_repo::RepoError::NotARepository(storage.location()).into());
+    }
+    let pw = password(g, &loc, false)?.ok_or_else(|| no_password(&loc))?;
+    let mut repo = Repository::open(storage, &pw)?;
+    // A local repository is its own cache: copying its index to the same kind of disk would
+    // only cost space. Remote backends turn the cache on.
+    if !g.no_cache && !is_local(&loc) {
+        repo.set_cache(Some(
+            g.cache_dir
+                .clone()
+                .unwrap_or_else(|| xdg("XDG_CACHE_HOME", ".cache").join("lifeboat")),
+        ));
+    }
+    let report = repo.load_index()?;
+    for (file, e) in report.damaged {
+        eprintln!("warning: index segment {file} could not be read and was skipped: {e}");
+    }
+    Ok(repo)
+}
+
+fn is_local(_loc: &Location) -> bool {
+    // Every location this version accepts is local.
+    true
+}

@@ -1,0 +1,79 @@
+//! Exit codes (documented in docs/cli.md) and the mapping from errors to them.
+
+use lifeboat_repo::{Progress, RepoError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub const OK: u8 = 0;
+pub const ERROR: u8 = 1;
+/// The backup was written, but some source files could not be read.
+pub const INCOMPLETE: u8 = 3;
+pub const NO_REPOSITORY: u8 = 10;
+pub const WRONG_PASSWORD: u8 = 12;
+pub const INTERRUPTED: u8 = 130;
+
+/// An error that carries its own exit code and message.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fail {}
+
+pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    Fail {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+pub fn code_of(e: &anyhow::Error) -> u8 {
+    if let Some(f) = e.downcast_ref::<Fail>() {
+        return f.code;
+    }
+    match e.downcast_ref::<RepoError>() {
+        Some(RepoError::NotARepository(_)) => NO_REPOSITORY,
+        Some(RepoError::WrongPassword(_)) => WRONG_PASSWORD,
+        Some(RepoError::Interrupted) => INTERRUPTED,
+        _ => ERROR,
+    }
+}
+
+pub fn message_of(e: &anyhow::Error) -> String {
+    // anyhow's alternate form joins the context chain: "opening x: no repository at x".
+    format!("{e:#}")
+}
+
+/// First SIGINT/SIGTERM: ask the running operation to stop (it returns `Interrupted`, exit
+/// 130). If it has not stopped two seconds later (blocked on a pipe or a slow disk), exit
+/// anyway: the write order guarantees that nothing a snapshot references is half-written, and
+/// temporary files are invisible to readers. A second signal exits at once.
+pub fn install_signal_handler(progress: Arc<Progress>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut seen = false;
+        for _ in signals.forever() {
+            if seen {
+                std::process::exit(INTERRUPTED as i32);
+            }
+            seen = true;
+            progress.cancel.store(true, Ordering::SeqCst);
+            std::thread::spawn(|| {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                eprintln!("lifeboat: interrupted");
+                std::process::exit(INTERRUPTED as i32);
+            });
+        }
+    });
+}
