@@ -35,8 +35,10 @@ impl RepoConfig {
             });
         }
         let pow2 = |v: u32| v.is_power_of_two();
-        if !(pow2(c.chunk_min) && pow2(c.chunk_avg) && pow2(c.chunk_max))
-            || !(c.chunk_min < c.chunk_avg && c.chunk_avg < c.chunk_max)
+        let sizes_ok = pow2(c.chunk_min) && pow2(c.chunk_avg) && pow2(c.chunk_max);
+        let ordered = c.chunk_min < c.chunk_avg && c.chunk_avg < c.chunk_max;
+        if !sizes_ok
+            || !ordered
             || c.chunk_min < 64
             || c.chunk_max > 16 << 20
             || c.pack_size < 1 << 20

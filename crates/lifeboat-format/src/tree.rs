@@ -168,13 +168,14 @@ impl Tree {
         let mut nodes: Vec<Node> = Vec::with_capacity(n as usize);
         for _ in 0..n {
             let node = decode_node(&mut r)?;
-            if let Some(prev) = nodes.last() {
-                if prev.name >= node.name {
-                    return Err(FormatError::invalid(
-                        "node name",
-                        "names not sorted or repeated",
-                    ));
-                }
+            if nodes
+                .last()
+                .is_some_and(|prev: &Node| prev.name >= node.name)
+            {
+                return Err(FormatError::invalid(
+                    "node name",
+                    "names not sorted or repeated",
+                ));
             }
             nodes.push(node);
         }
