@@ -45,11 +45,17 @@ pub struct Repository {
     cache: Option<PathBuf>,
 }
 
+/// A stored file that could not be read: its path in the repository and why.
+pub type Damaged = (String, String);
+
+/// A snapshot and its id.
+pub type SnapshotEntry = (Id, Snapshot);
+
 /// Problems met while loading the index; the index holds everything that could be read.
 #[derive(Debug, Default)]
 pub struct IndexReport {
     pub segments: usize,
-    pub damaged: Vec<(String, String)>,
+    pub damaged: Vec<Damaged>,
 }
 
 impl Repository {
@@ -197,12 +203,11 @@ impl Repository {
     /// Reads an index segment or snapshot file, through the cache when there is one.
     pub(crate) fn get_file(&self, h: &Handle) -> Result<Vec<u8>> {
         let cached = self.cache.as_ref().map(|c| c.join(h.path()));
-        if let Some(p) = &cached {
-            if let Ok(b) = std::fs::read(p) {
-                if lifeboat_crypto::storage_id(&b).to_hex() == h.name {
-                    return Ok(b);
-                }
-            }
+        if let Some(p) = &cached
+            && let Ok(b) = std::fs::read(p)
+            && lifeboat_crypto::storage_id(&b).to_hex() == h.name
+        {
+            return Ok(b);
         }
         let b = self.storage.get(h)?;
         if let Some(p) = &cached {
@@ -299,8 +304,8 @@ impl Repository {
         Snapshot::decode(&plain).map_err(|e| RepoError::from_format(h.path(), e))
     }
 
-    /// All snapshots, oldest first, and the snapshot files that could not be read.
-    pub fn snapshots(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<(String, String)>)> {
+    /// All snapshots, oldest first, and the snapshot files that could not be read (file, why).
+    pub fn snapshots(&self) -> Result<(Vec<SnapshotEntry>, Vec<Damaged>)> {
         let mut out = Vec::new();
         let mut bad = Vec::new();
         for (name, _) in self.storage.list(FileKind::Snapshot)? {

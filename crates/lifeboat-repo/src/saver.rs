@@ -52,10 +52,10 @@ struct Shared {
 
 impl Shared {
     fn fail(&self, e: RepoError) {
-        if let Ok(mut slot) = self.error.lock() {
-            if slot.is_none() {
-                *slot = Some(e);
-            }
+        if let Ok(mut slot) = self.error.lock()
+            && slot.is_none()
+        {
+            *slot = Some(e);
         }
         self.failed.store(true, Ordering::SeqCst);
     }
@@ -226,10 +226,10 @@ fn compress_worker(rx: Receiver<Job>, tx: Sender<Packed>, level: i32) {
         if let Some(c) = compressor.as_mut() {
             // Only keep the compressed form if it is smaller; the bound leaves room to fail fast.
             let mut buf = Vec::with_capacity(job.data.len());
-            if let Ok(n) = c.compress_to_buffer(&job.data, &mut buf) {
-                if n < job.data.len() {
-                    out = Some(buf);
-                }
+            if let Ok(n) = c.compress_to_buffer(&job.data, &mut buf)
+                && n < job.data.len()
+            {
+                out = Some(buf);
             }
         }
         let packed = match out {
@@ -357,10 +357,10 @@ fn packer(
                 .stats
                 .bytes_stored
                 .fetch_add(stored as u64, Ordering::Relaxed);
-            if pack.buf.len() >= pack_size {
-                if let Some(full) = open[slot].take() {
-                    flush(full, &mut done)?;
-                }
+            if pack.buf.len() >= pack_size
+                && let Some(full) = open[slot].take()
+            {
+                flush(full, &mut done)?;
             }
             Ok(())
         })();
@@ -370,11 +370,11 @@ fn packer(
     }
     if !shared.failed.load(Ordering::SeqCst) {
         for slot in open.iter_mut() {
-            if let Some(p) = slot.take() {
-                if let Err(e) = flush(p, &mut done) {
-                    shared.fail(e);
-                    break;
-                }
+            if let Some(p) = slot.take()
+                && let Err(e) = flush(p, &mut done)
+            {
+                shared.fail(e);
+                break;
             }
         }
     }

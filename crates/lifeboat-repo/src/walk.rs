@@ -60,10 +60,10 @@ pub fn walk_tree(
     };
     for n in &t.nodes {
         let path = prefix.join(OsStr::from_bytes(&n.name));
-        if f(&path, n)? == Walk::Continue {
-            if let (true, Some(sub)) = (n.is_dir(), n.subtree) {
-                walk_tree(repo, sub, &path, f, on_error)?;
-            }
+        if f(&path, n)? == Walk::Continue
+            && let (true, Some(sub)) = (n.is_dir(), n.subtree)
+        {
+            walk_tree(repo, sub, &path, f, on_error)?;
         }
     }
     Ok(())

@@ -59,10 +59,10 @@ impl LocalStorage {
             .unwrap_or_else(|| self.root.clone());
         if h.kind == FileKind::Pack {
             // Pack sub-folders are made on first use rather than all 256 at init.
-            if let Err(e) = fs::create_dir(&dir) {
-                if e.kind() != ErrorKind::AlreadyExists {
-                    return Err(e);
-                }
+            if let Err(e) = fs::create_dir(&dir)
+                && e.kind() != ErrorKind::AlreadyExists
+            {
+                return Err(e);
             }
         }
         let mut rnd = [0u8; 8];

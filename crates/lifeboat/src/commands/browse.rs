@@ -54,8 +54,8 @@ pub fn snapshots(g: &Global, a: SnapshotsArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     println!(
-        "{:<9} {:<19} {:<16} {:<20} {:>10}  {}",
-        "ID", "Time", "Host", "Tags", "Size", "Paths"
+        "{:<9} {:<19} {:<16} {:<20} {:>10}  Paths",
+        "ID", "Time", "Host", "Tags", "Size"
     );
     println!("{}", "-".repeat(96));
     for (id, s) in &list {
