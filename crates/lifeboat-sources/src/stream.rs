@@ -62,6 +62,8 @@ impl CommandStream {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(&command)
+            // The repository's password is ours, not the dump tool's.
+            .env_remove("LIFEBOAT_PASSWORD")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `lifeboat` binary: real repositories on disk, real files with every
+//! kind of metadata, real faults (a full tmpfs, signals, kill -9, flipped bytes). Tests that
+//! need root (device nodes, chown, tmpfs) run as root here and in CI.
+
+mod bad_input;
+mod crash;
+mod metadata;
+mod streams;
+mod support;
+mod usage;
