@@ -106,7 +106,7 @@ fn kill_9_at_random_moments_never_harms_earlier_snapshots() {
                 &tag,
                 "--force",
                 "--from-command",
-                &"stream=head -c 8000000 /dev/urandom".to_string(),
+                "stream=head -c 8000000 /dev/urandom",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
