@@ -249,3 +249,33 @@ fn completions_and_man_page() {
     let help = env.ok(&["--help"]);
     assert!(help.contains("Exit codes") && help.contains("130 interrupted"));
 }
+
+#[test]
+fn concurrent_backups_into_one_repository_need_no_lock() {
+    let env = Env::new();
+    let mut children = Vec::new();
+    for i in 0..4u64 {
+        let src = env.path(&format!("src{i}"));
+        fs::create_dir(&src).unwrap();
+        // Shared content (deduplicated across the racing backups) and content of their own.
+        fs::write(src.join("shared"), bytes(3 << 20, 42)).unwrap();
+        fs::write(src.join("own"), bytes(2 << 20, i)).unwrap();
+        children.push((src.clone(), env.cmd().args(["backup", "-q", src.to_str().unwrap()]).spawn().unwrap()));
+    }
+    for (_, c) in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(env.snapshot_ids().len(), 4);
+    env.ok(&["check", "--read-data"]);
+    for id in env.snapshot_ids() {
+        let out = env.path(&format!("out-{id}"));
+        env.ok(&["restore", &id, "--target", out.to_str().unwrap(), "--verify"]);
+    }
+    for (i, (src, _)) in children.iter().enumerate() {
+        let found = env.snapshot_ids().iter().any(|id| {
+            let p = restored(&env.path(&format!("out-{id}")), src);
+            fs::read(p.join("own")).map(|b| b == bytes(2 << 20, i as u64)).unwrap_or(false)
+        });
+        assert!(found, "backup {i} restores");
+    }
+}
