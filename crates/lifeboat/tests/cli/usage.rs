@@ -260,7 +260,13 @@ fn concurrent_backups_into_one_repository_need_no_lock() {
         // Shared content (deduplicated across the racing backups) and content of their own.
         fs::write(src.join("shared"), bytes(3 << 20, 42)).unwrap();
         fs::write(src.join("own"), bytes(2 << 20, i)).unwrap();
-        children.push((src.clone(), env.cmd().args(["backup", "-q", src.to_str().unwrap()]).spawn().unwrap()));
+        children.push((
+            src.clone(),
+            env.cmd()
+                .args(["backup", "-q", src.to_str().unwrap()])
+                .spawn()
+                .unwrap(),
+        ));
     }
     for (_, c) in &mut children {
         assert!(c.wait().unwrap().success());
@@ -269,12 +275,20 @@ fn concurrent_backups_into_one_repository_need_no_lock() {
     env.ok(&["check", "--read-data"]);
     for id in env.snapshot_ids() {
         let out = env.path(&format!("out-{id}"));
-        env.ok(&["restore", &id, "--target", out.to_str().unwrap(), "--verify"]);
+        env.ok(&[
+            "restore",
+            &id,
+            "--target",
+            out.to_str().unwrap(),
+            "--verify",
+        ]);
     }
     for (i, (src, _)) in children.iter().enumerate() {
         let found = env.snapshot_ids().iter().any(|id| {
             let p = restored(&env.path(&format!("out-{id}")), src);
-            fs::read(p.join("own")).map(|b| b == bytes(2 << 20, i as u64)).unwrap_or(false)
+            fs::read(p.join("own"))
+                .map(|b| b == bytes(2 << 20, i as u64))
+                .unwrap_or(false)
         });
         assert!(found, "backup {i} restores");
     }
