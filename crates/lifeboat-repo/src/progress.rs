@@ -12,8 +12,12 @@ pub struct Progress {
     pub bytes: AtomicU64,
     /// Bytes accounted for without reading (unchanged files).
     pub bytes_skipped: AtomicU64,
-    /// Expected total bytes, when known (restore, check).
+    /// Expected total bytes, when known (restore, check; backup while its scanner runs).
     pub bytes_total: AtomicU64,
+    /// Expected number of files, when known.
+    pub files_total: AtomicU64,
+    /// The totals are final (the scanner finished).
+    pub totals_done: AtomicBool,
     pub errors: AtomicU64,
     pub current: Mutex<String>,
     /// Set by a signal handler; long loops check it and stop with `Interrupted`.

@@ -76,12 +76,28 @@ impl Bar {
                 match kind {
                     Kind::Backup => {
                         let secs = started.elapsed().as_secs_f64().max(0.001);
+                        let rate = bytes as f64 / secs;
                         let mut msg = format!(
                             "{files} files, {} read ({}/s), {} unchanged",
                             size(bytes),
-                            size((bytes as f64 / secs) as u64),
+                            size(rate as u64),
                             size(skipped)
                         );
+                        let total = Progress::get(&progress.bytes_total);
+                        if total > 0 {
+                            let done = (bytes + skipped).min(total);
+                            let pct = done as f64 * 100.0 / total as f64;
+                            msg += &format!(" | {pct:.0}% of {}", size(total));
+                            if progress.totals_done.load(Ordering::Relaxed) && rate > 0.0 {
+                                let eta = ((total - done) as f64 / rate) as u64;
+                                msg += &format!(
+                                    ", ETA {}:{:02}:{:02}",
+                                    eta / 3600,
+                                    eta / 60 % 60,
+                                    eta % 60
+                                );
+                            }
+                        }
                         if errors > 0 {
                             msg += &format!(", {errors} errors");
                         }
@@ -102,6 +118,11 @@ impl Bar {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Whether a bar is drawn (work done only for the display can be skipped otherwise).
+    pub fn is_shown(&self) -> bool {
+        self.bar.is_some()
     }
 
     pub fn finish(mut self) {

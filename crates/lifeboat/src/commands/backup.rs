@@ -5,7 +5,8 @@ use crate::exit::{self, fail};
 use crate::ui::{self, Bar};
 use crate::{commands::print_json, context};
 use anyhow::{Context as _, Result};
-use lifeboat_repo::source::StreamSource;
+use lifeboat_format::NodeKind;
+use lifeboat_repo::source::{FileSource, SourceEntry, StreamSource};
 use lifeboat_repo::{BackupOptions, Progress, SnapshotFilter, normalize_path};
 use lifeboat_sources::{CommandStream, FsSource, FsSourceOptions, StdinStream};
 use std::path::PathBuf;
@@ -129,8 +130,23 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         dry_run: a.dry_run,
         run_id: None,
     };
+    let source = Arc::new(source);
     let bar = Bar::start(g, progress.clone(), ui::Kind::Backup);
-    let result = lifeboat_repo::backup(&repo, &source, streams, &opts, &progress);
+    let scan_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scanner = bar.is_shown().then(|| {
+        let (src, p, stop, roots) = (
+            source.clone(),
+            progress.clone(),
+            scan_stop.clone(),
+            opts.paths.clone(),
+        );
+        std::thread::spawn(move || scan(&*src, &roots, &p, &stop))
+    });
+    let result = lifeboat_repo::backup(&repo, &*source, streams, &opts, &progress);
+    scan_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = scanner {
+        let _ = t.join();
+    }
     bar.finish();
     let res = result?;
     let s = &res.snapshot;
@@ -193,4 +209,33 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
     } else {
         exit::INCOMPLETE
     })
+}
+
+/// Walks the paths once with stat only, so the progress bar can show a percentage and an ETA.
+/// Runs only while a bar is drawn; its counts are for display and never for the snapshot.
+fn scan(
+    source: &dyn FileSource,
+    roots: &[PathBuf],
+    p: &Progress,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let mut stack: Vec<SourceEntry> = roots
+        .iter()
+        .filter_map(|r| source.stat(r).ok().flatten())
+        .collect();
+    while let Some(e) = stack.pop() {
+        if stop.load(Ordering::Relaxed) || p.cancelled() {
+            return;
+        }
+        match e.node.kind() {
+            NodeKind::Dir => stack.extend(source.read_dir(&e).into_iter().flatten().flatten()),
+            NodeKind::File => {
+                Progress::add(&p.bytes_total, e.node.size);
+                Progress::add(&p.files_total, 1);
+            }
+            _ => {}
+        }
+    }
+    p.totals_done.store(true, Ordering::Relaxed);
 }

@@ -118,7 +118,8 @@ fn stream_names_are_checked() {
 }
 
 #[test]
-fn password_never_in_argv_of_lifeboat_or_its_commands() {
+/// Regression (issue 3): dump commands inherited LIFEBOAT_PASSWORD from lifeboat's environment.
+fn issue3_password_never_reaches_argv_or_environment_of_commands() {
     let env = Env::new();
     // The dump command records the command lines of lifeboat and of itself.
     env.backup(&[
