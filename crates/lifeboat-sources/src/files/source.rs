@@ -38,9 +38,19 @@ pub struct FsSource {
     /// The top-level paths stat'd so far and their devices, for `one_file_system`.
     roots: Mutex<Vec<(PathBuf, u64)>>,
     names: Names,
+    /// Sockets met: never stored (they cannot be restored), but the operator is told.
+    sockets: Mutex<Vec<PathBuf>>,
 }
 
 impl FsSource {
+    /// The sockets met so far, which were left out.
+    pub fn skipped_sockets(&self) -> Vec<PathBuf> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Compiles the patterns and reads the exclude files; fails on a bad pattern or an
     /// unreadable file rather than backing up what the operator meant to leave out.
     pub fn new(options: FsSourceOptions) -> Result<Self, ExcludeError> {
@@ -54,6 +64,7 @@ impl FsSource {
             one_file_system: options.one_file_system,
             roots: Mutex::new(Vec::new()),
             names: Names::default(),
+            sockets: Mutex::new(Vec::new()),
         })
     }
 
@@ -82,7 +93,14 @@ impl FsSource {
         md: &fs::Metadata,
     ) -> Result<Option<SourceEntry>, SourceError> {
         let node = node_from_metadata(&path, name, md, Some(&self.names), true)?;
-        if node.kind.is_none() || (node.is_dir() && self.has_marker(&path)) {
+        if node.kind.is_none() {
+            self.sockets
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(path);
+            return Ok(None);
+        }
+        if node.is_dir() && self.has_marker(&path) {
             return Ok(None);
         }
         Ok(Some(SourceEntry { path, node }))

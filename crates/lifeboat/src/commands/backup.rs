@@ -150,6 +150,16 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
     bar.finish();
     let res = result?;
     let s = &res.snapshot;
+    let sockets = source.skipped_sockets();
+    if !sockets.is_empty() && !g.quiet && !g.json {
+        eprintln!(
+            "note: {} socket(s) not stored (a socket is recreated by its server, not restored):",
+            sockets.len()
+        );
+        for p in sockets.iter().take(10) {
+            eprintln!("  {}", p.display());
+        }
+    }
     let sum = &s.summary;
     let secs = started.elapsed().as_secs_f64();
     if g.json {

@@ -109,6 +109,11 @@ fn every_kind_of_entry_round_trips() {
     let id = env.backup(&[src.to_str().unwrap()]);
     let ls = env.ok(&["ls", &id, "--json"]);
     assert!(!ls.contains("\"socket\""), "sockets are never stored");
+    let (_, _, err) = env.run(&["backup", src.to_str().unwrap()]);
+    assert!(
+        err.contains("note: 1 socket(s) not stored") && err.contains("/socket"),
+        "{err}"
+    );
     assert!(
         ls.contains("caf\\\\xe9"),
         "non-UTF-8 names are shown escaped: {ls}"
