@@ -129,77 +129,52 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
         .filter(|(_, id, _)| stored.contains_key(&id.to_hex()))
         .collect();
     Progress::add(&progress.bytes_total, selected.iter().map(|s| s.2).sum());
-    for (n, pack, _) in selected {
-        if progress.cancelled() {
-            return Err(RepoError::Interrupted);
-        }
-        let h = pack_handle(&pack);
-        progress.set_current(h.path());
-        let bytes = match repo.storage().get(&h) {
-            Ok(b) => b,
-            Err(StorageError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        r.packs_read += 1;
-        r.bytes_read += bytes.len() as u64;
-        Progress::add(&progress.bytes, bytes.len() as u64);
-        let blobs = by_pack.get(&n).cloned().unwrap_or_default();
-        let mut fail = |what: String, ids: &[(Id, BlobLocation)], bad: &mut HashMap<Id, String>| {
-            r.errors.push(format!("pack {}: {what}", h.path()));
-            for (id, _) in ids {
-                bad.insert(*id, format!("pack {} is damaged", pack.short()));
-            }
-        };
-        if lifeboat_crypto::storage_id(&bytes) != pack {
-            fail(
-                "contents do not match its name (bytes changed on storage)".into(),
-                &blobs,
-                &mut bad,
-            );
-        }
-        let (cipher, trailer) = match parse_pack(repo.keys(), &bytes) {
-            Ok(x) => x,
-            Err(e) => {
-                fail(format!("trailer unreadable: {e}"), &blobs, &mut bad);
-                continue;
-            }
-        };
-        let in_trailer: HashMap<Id, _> = trailer.iter().map(|e| (e.id, *e)).collect();
-        for (id, loc) in &blobs {
-            match in_trailer.get(id) {
-                Some(e) if *e == crate::index::entry_of(*id, loc) => {}
-                _ => {
-                    fail(
-                        format!(
-                            "blob {} is listed in the index but not in the pack's trailer",
-                            id.short()
-                        ),
-                        &[(*id, *loc)],
-                        &mut bad,
-                    );
-                    continue;
+    // Packs are independent: verify them on every core, then merge in pack order.
+    let queue = std::sync::Mutex::new(selected.iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    if progress.cancelled() {
+                        return;
+                    }
+                    let Some(&(n, pack, _)) = queue.lock().ok().and_then(|mut q| q.next()) else {
+                        return;
+                    };
+                    let blobs = by_pack.get(&n).cloned().unwrap_or_default();
+                    match verify_pack(repo, pack, &blobs, progress) {
+                        Ok(Some(v)) => results.lock().map(|mut r| r.push((n, v))).unwrap_or(()),
+                        Ok(None) => {}
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
+                            }
+                            return;
+                        }
+                    }
                 }
-            }
-            let start = loc.offset as usize;
-            let end = start + loc.stored_len as usize;
-            let Some(slice) = bytes.get(start..end) else {
-                fail(
-                    format!("blob {} lies beyond the end of the pack", id.short()),
-                    &[(*id, *loc)],
-                    &mut bad,
-                );
-                continue;
-            };
-            let mut buf = slice.to_vec();
-            r.blobs_read += 1;
-            if let Err(e) = open_blob(repo.keys(), &cipher, id, loc, &mut buf) {
-                fail(
-                    format!("blob {}: {e}", id.short()),
-                    &[(*id, *loc)],
-                    &mut bad,
-                );
-            }
+            });
         }
+    });
+    if progress.cancelled() {
+        return Err(RepoError::Interrupted);
+    }
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(n, _)| *n);
+    for (_, v) in results {
+        r.packs_read += 1;
+        r.bytes_read += v.bytes;
+        r.blobs_read += v.blobs_read;
+        r.errors.extend(v.errors);
+        bad.extend(v.bad);
     }
 
     // Map damaged blobs to the files they break.
@@ -294,3 +269,88 @@ fn check_tree(
 }
 
 use std::os::unix::ffi::OsStrExt;
+
+/// What reading one pack found.
+struct PackVerdict {
+    bytes: u64,
+    blobs_read: usize,
+    errors: Vec<String>,
+    bad: Vec<(Id, String)>,
+}
+
+/// Reads one pack whole and checks its name, its trailer against the index, and every blob.
+/// `Ok(None)` when the pack vanished meanwhile (a concurrent prune).
+fn verify_pack(
+    repo: &Repository,
+    pack: Id,
+    blobs: &[(Id, BlobLocation)],
+    progress: &Progress,
+) -> Result<Option<PackVerdict>> {
+    let h = pack_handle(&pack);
+    progress.set_current(h.path());
+    let bytes = match repo.storage().get(&h) {
+        Ok(b) => b,
+        Err(StorageError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Progress::add(&progress.bytes, bytes.len() as u64);
+    let mut v = PackVerdict {
+        bytes: bytes.len() as u64,
+        blobs_read: 0,
+        errors: Vec::new(),
+        bad: Vec::new(),
+    };
+    let fail = |what: String, ids: &[(Id, BlobLocation)], v: &mut PackVerdict| {
+        v.errors.push(format!("pack {}: {what}", h.path()));
+        for (id, _) in ids {
+            v.bad
+                .push((*id, format!("pack {} is damaged", pack.short())));
+        }
+    };
+    if lifeboat_crypto::storage_id(&bytes) != pack {
+        fail(
+            "contents do not match its name (bytes changed on storage)".into(),
+            blobs,
+            &mut v,
+        );
+    }
+    let (cipher, trailer) = match parse_pack(repo.keys(), &bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            fail(format!("trailer unreadable: {e}"), blobs, &mut v);
+            return Ok(Some(v));
+        }
+    };
+    let in_trailer: HashMap<Id, _> = trailer.iter().map(|e| (e.id, *e)).collect();
+    for (id, loc) in blobs {
+        match in_trailer.get(id) {
+            Some(e) if *e == crate::index::entry_of(*id, loc) => {}
+            _ => {
+                fail(
+                    format!(
+                        "blob {} is listed in the index but not in the pack's trailer",
+                        id.short()
+                    ),
+                    &[(*id, *loc)],
+                    &mut v,
+                );
+                continue;
+            }
+        }
+        let start = loc.offset as usize;
+        let Some(slice) = bytes.get(start..start + loc.stored_len as usize) else {
+            fail(
+                format!("blob {} lies beyond the end of the pack", id.short()),
+                &[(*id, *loc)],
+                &mut v,
+            );
+            continue;
+        };
+        let mut buf = slice.to_vec();
+        v.blobs_read += 1;
+        if let Err(e) = open_blob(repo.keys(), &cipher, id, loc, &mut buf) {
+            fail(format!("blob {}: {e}", id.short()), &[(*id, *loc)], &mut v);
+        }
+    }
+    Ok(Some(v))
+}
