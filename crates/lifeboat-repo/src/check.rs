@@ -251,7 +251,7 @@ fn check_tree(
                     }
                     Some(l) => size += l.raw_len as u64,
                 },
-                Content::Hole(h) => size += h,
+                Content::Hole(h) => size = size.saturating_add(*h),
             }
         }
         if !n.content.is_empty() && size != n.size {

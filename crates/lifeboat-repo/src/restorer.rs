@@ -409,7 +409,7 @@ fn restore_file(
                         left -= k as u64;
                     }
                 }
-                offset += n;
+                offset = offset.saturating_add(*n);
             }
         }
     }
