@@ -101,7 +101,8 @@ struct Archiver<'a> {
     progress: &'a Progress,
     skipped: Mutex<Vec<SkippedEntry>>,
     summary: Mutex<SnapshotSummary>,
-    buf: Mutex<Vec<u8>>,
+    /// Chunking buffers (two maximum chunks each), reused across files and threads.
+    buffers: Mutex<Vec<Vec<u8>>>,
 }
 
 /// Runs a backup of `opts.paths` from `source` plus `streams`, and writes the snapshot.
@@ -128,7 +129,7 @@ pub fn backup(
         progress,
         skipped: Mutex::new(Vec::new()),
         summary: Mutex::new(SnapshotSummary::default()),
-        buf: Mutex::new(Vec::new()),
+        buffers: Mutex::new(Vec::new()),
     };
 
     let mut names = std::collections::HashSet::new();
@@ -214,7 +215,12 @@ pub fn backup(
         tree: root_id,
         parent: opts.parent.as_ref().map(|(id, _)| *id),
         streams: stream_meta,
-        skipped: skipped.into_inner().unwrap_or_default(),
+        skipped: {
+            // Entries are met in parallel; list them in path order.
+            let mut k = skipped.into_inner().unwrap_or_default();
+            k.sort_by(|a, b| a.path.cmp(&b.path));
+            k
+        },
         summary,
         run_id: opts.run_id.clone(),
         program_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -348,23 +354,34 @@ impl Archiver<'_> {
         entry: &SourceEntry,
         parent: Option<&Tree>,
     ) -> std::result::Result<Vec<Node>, Failure> {
+        use rayon::prelude::*;
         let children = self.source.read_dir(entry).map_err(Failure::Entry)?;
-        let mut nodes = Vec::with_capacity(children.len());
-        for child in children {
-            match child {
+        // Children in parallel (rayon steals work across nested directories too); the
+        // results keep their order, so the tree is the same as a sequential walk's.
+        let results: Vec<std::result::Result<Option<Node>, Failure>> = children
+            .into_par_iter()
+            .map(|child| match child {
                 Ok(c) => {
                     let pn = parent.and_then(|t| t.find(&c.node.name));
                     match self.entry_node(&c, pn) {
-                        Ok(Some(n)) => nodes.push(n),
-                        Ok(None) => {}
-                        Err(Failure::Entry(e)) => self.note_skip(&c.path, e.to_string()),
-                        Err(f @ Failure::Fatal(_)) => return Err(f),
+                        Err(Failure::Entry(e)) => {
+                            self.note_skip(&c.path, e.to_string());
+                            Ok(None)
+                        }
+                        r => r,
                     }
                 }
                 Err(e) => {
                     let p = e.path.clone();
                     self.note_skip(&p, e.to_string());
+                    Ok(None)
                 }
+            })
+            .collect();
+        let mut nodes = Vec::with_capacity(results.len());
+        for r in results {
+            if let Some(n) = r? {
+                nodes.push(n);
             }
         }
         Ok(nodes)
@@ -397,9 +414,10 @@ impl Archiver<'_> {
         let mut content = Vec::new();
         let mut pos = 0u64;
         let mut buf = self
-            .buf
+            .buffers
             .lock()
-            .map(|mut b| std::mem::take(&mut *b))
+            .ok()
+            .and_then(|mut b| b.pop())
             .unwrap_or_default();
         let mut shrank = false;
         for (off, len) in regions {
@@ -442,8 +460,8 @@ impl Archiver<'_> {
                 break;
             }
         }
-        if let Ok(mut b) = self.buf.lock() {
-            *b = buf;
+        if let Ok(mut b) = self.buffers.lock() {
+            b.push(buf);
         }
         // A file that ends in a hole: the hole runs to the size seen at stat.
         if !shrank && pos < size {
