@@ -22,7 +22,7 @@ if [[ "${1:-}" == "--small" ]]; then SET=small; shift; fi
 CMD="${1:-build}"
 
 if [[ $SET == full ]]; then
-    TREE_BYTES=$((1200 * 1024 * 1024))   # >= 1 GiB
+    TREE_BYTES=$((1100 * 1024 * 1024))   # >= 1 GiB of file data
     TREE_FILES=30000
     SQL_BYTES=$((1024 * 1024 * 1024))
     IMG_BYTES=$((4096 * 1024 * 1024))
@@ -58,24 +58,40 @@ sources() {
     echo "lib /usr/lib"
 }
 
+# copy_entries SRC DEST: copy SRC's entries (sorted) into DEST until the budget is met;
+# a directory larger than 32 MiB is descended into so the budget is not overshot much.
+# Returns 1 once the budget is met.
+BYTES=0
+FILES=0
+copy_entries() {
+    local src="$1" dest="$2" entry name b f
+    mkdir -p "$dest"
+    while IFS= read -r -d '' entry; do
+        if (( BYTES >= TREE_BYTES && FILES >= TREE_FILES )); then return 1; fi
+        name="$(basename "$entry")"
+        if [[ -d $entry && ! -L $entry ]] && (( $(du -sb "$entry" | cut -f1) > 32 * 1024 * 1024 )); then
+            copy_entries "$entry" "$dest/$name" || { touch -r "$entry" "$dest/$name"; return 1; }
+            touch -r "$entry" "$dest/$name"
+            continue
+        fi
+        # copy the whole entry with hard links, modes and times; drop sockets/fifos/devices
+        cp -a --no-preserve=xattr "$entry" "$dest/" 2>/dev/null || true
+        find "$dest/$name" ! -type f ! -type d ! -type l -delete 2>/dev/null || true
+        b=$(find "$dest/$name" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d", s}')
+        f=$(find "$dest/$name" -type f | wc -l)
+        BYTES=$((BYTES + b)); FILES=$((FILES + f))
+    done < <(find "$src" -mindepth 1 -maxdepth 1 -print0 | LC_ALL=C sort -z)
+    return 0
+}
+
 build_tree() {
     if [[ -f $DIR/.tree-done ]]; then return; fi
-    log "building tree (>= $((TREE_BYTES / 1048576)) MiB and >= $TREE_FILES files) in $TREE"
-    rm -rf "$TREE" "$STASH"
+    log "building tree (>= $((TREE_BYTES / 1048576)) MiB of file data and >= $TREE_FILES files) in $TREE"
+    rm -rf "$TREE" "$STASH" "$DIR/.img-done" "$DIR/disk.img" "$DIR/MANIFEST"
     mkdir -p "$TREE"
-    local bytes=0 files=0 dest src entry b f
+    local dest src
     while read -r dest src; do
-        mkdir -p "$TREE/$dest"
-        while IFS= read -r -d '' entry; do
-            if (( bytes >= TREE_BYTES && files >= TREE_FILES )); then break 2; fi
-            # skip sockets/fifos/devices; copy the whole entry with hard links, modes and times
-            cp -a --no-preserve=xattr "$entry" "$TREE/$dest/" 2>/dev/null || true
-            local name; name="$(basename "$entry")"
-            find "$TREE/$dest/$name" ! -type f ! -type d ! -type l -delete 2>/dev/null || true
-            b=$(du -sb "$TREE/$dest/$name" | cut -f1)
-            f=$(find "$TREE/$dest/$name" -type f | wc -l)
-            bytes=$((bytes + b)); files=$((files + f))
-        done < <(find "$src" -mindepth 1 -maxdepth 1 -print0 | LC_ALL=C sort -z)
+        copy_entries "$src" "$TREE/$dest" || break
     done < <(sources)
     find "$TREE" -type d -empty -delete
     touch "$DIR/.tree-done"

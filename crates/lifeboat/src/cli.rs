@@ -105,11 +105,11 @@ pub struct InitArgs {
     /// Target pack size
     #[arg(long, default_value = "16MiB", value_parser = parse_size)]
     pub pack_size: u64,
-    /// Argon2id memory in KiB (default 65536)
-    #[arg(long, default_value_t = 65536, hide = true)]
+    /// Argon2id memory in KiB
+    #[arg(long, default_value_t = lifeboat_format::KdfParams::DEFAULT.m_cost_kib, hide = true)]
     pub kdf_memory_kib: u32,
-    /// Argon2id passes (default 3)
-    #[arg(long, default_value_t = 3, hide = true)]
+    /// Argon2id passes
+    #[arg(long, default_value_t = lifeboat_format::KdfParams::DEFAULT.t_cost, hide = true)]
     pub kdf_passes: u32,
 }
 
