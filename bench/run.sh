@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Compares lifeboat with restic, borg and rustic on the same corpora in the same run.
 #
-# usage: bench/run.sh [--small] [--tools lifeboat,restic,borg,rustic] [--no-build]
+# usage: bench/run.sh [--small] [--tools lifeboat,restic,borg,rustic] [--repeat N] [--no-build]
 #
 #   --small      use the ~100 MiB corpus set (quick trial) instead of the >= 1 GiB one
 #   --tools LIST comma-separated subset of tools (default: all four)
+#   --repeat N   run everything N times (fresh repositories each round, tools in rotated
+#                order) and report the median of each number; min-max of wall is shown.
+#                Wall times on a shared 2-core machine swing by +-50% between single runs.
 #   --no-build   do not run `cargo build --release -p lifeboat` first
 #
 # Environment: LIFEBOAT_BIN (default <workspace>/target/release/lifeboat),
-#              RUSTIC_BIN (default bench/work/tools/bin/rustic), BENCH_WORK (default bench/work).
+#              RUSTIC_BIN (default bench/work/tools/bin/rustic), BENCH_WORK (default bench/work),
+#              BENCH_RESTORE_DIR (where restores go; default bench/work/run-<set>/restore).
+#
+# Restored trees are kept until the end of the run and only then deleted: on ext4, creating
+# files right after deleting ~100k others is several times slower (the inode allocator skips
+# recently deleted inodes), which would penalise whichever tool restores after a deletion.
 #
 # Every tool runs with encryption on and its default compression (lifeboat zstd-3,
 # restic repo v2 `auto`, borg lz4, rustic zstd default). Each measured command runs under
@@ -25,12 +33,14 @@ export BENCH_WORK="$WORK"
 SMALL=""
 TOOLS="lifeboat,restic,borg,rustic"
 BUILD=1
+ROUNDS=1
 while (($#)); do
     case "$1" in
         --small) SMALL=--small ;;
         --tools) TOOLS="$2"; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --repeat) ROUNDS="$2"; shift ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -79,8 +89,14 @@ IMG="$CORPUS/disk.img"
 "$BENCH/corpus.sh" $SMALL reset >/dev/null   # a previous run may have been interrupted mid-change
 
 RUN="$WORK/run-$SET"
-rm -rf "$RUN"
-mkdir -p "$RUN/logs" "$RUN/repos" "$RUN/cache" "$RUN/restore" "$RUN/config"
+if [[ -e $RUN ]]; then
+    rm -rf "$RUN"
+    # let ext4 forget the deleted inodes (see above) before anything is measured
+    sync; sleep 65
+fi
+RESTORE_ROOT="${BENCH_RESTORE_DIR:-$RUN/restore}"
+rm -rf "$RESTORE_ROOT"
+mkdir -p "$RUN/logs" "$RUN/repos" "$RUN/cache" "$RESTORE_ROOT" "$RUN/config"
 TSV="$RUN/results.tsv"
 META="$RUN/meta.txt"
 : > "$TSV"
@@ -110,6 +126,8 @@ if grep -qw sha_ni /proc/cpuinfo; then BORG_ENC=repokey; else BORG_ENC=repokey-b
     echo "zstd: $(zstd --version 2>&1 | head -1)"
     sed 's/^/corpus /' "$CORPUS/MANIFEST"
     echo "cache: not dropped; each tool is preceded by a full read walk of the corpus (warm page cache)"
+    echo "rounds: $ROUNDS (median of each number; tools in rotated order per round)"
+    echo "restores: into $RESTORE_ROOT ($(df -T "$RESTORE_ROOT" | awk 'NR==2 {print $2}')), fresh directory per tool, kept until the end of the run"
     echo "note: other processes on the machine (load average in the TSV) can skew wall times"
 } > "$META"
 cat "$META" >&2
@@ -120,7 +138,7 @@ cat "$META" >&2
 MEASURE_NOTE=""
 measure() {
     local op="$1" tool="$2" repo="$3"; shift 3
-    local slug; slug="$(echo "$tool-$op" | tr -c 'A-Za-z0-9_.-' '_')"
+    local slug; slug="$(echo "r$ROUND-$tool-$op" | tr -c 'A-Za-z0-9_.-' '_')"
     local log="$RUN/logs/$slug.log" tf="$RUN/logs/$slug.time"
     local load; load="$(cut -d' ' -f1 /proc/loadavg)"
     echo "\$ $*" > "$log"
@@ -131,7 +149,7 @@ measure() {
     local cpu; cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')"
     local rb=""
     [[ -n $repo && -e $repo ]] && rb="$(du -sb "$repo" | cut -f1)"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$tool" "$wall" "$cpu" "$rss" "$rb" "$rc" "$load" "$MEASURE_NOTE" >> "$TSV"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$tool" "$wall" "$cpu" "$rss" "$rb" "$rc" "$load" "$MEASURE_NOTE" "$ROUND" >> "$TSV"
     printf '   %-34s %-9s wall %7ss cpu %7ss rss %6s MiB repo %8s MiB rc %s\n' "$op" "$tool" "$wall" "$cpu" \
         "$((rss / 1024))" "$( [[ -n $rb ]] && echo $((rb / 1048576)) || echo -)" "$rc" >&2
     if [[ $rc != 0 ]]; then
@@ -142,7 +160,7 @@ measure() {
     return $rc
 }
 
-anomaly() { echo "$*" >> "$RUN/anomalies.txt"; echo "   !! ANOMALY: $*" >&2; }
+anomaly() { echo "round $ROUND: $*" >> "$RUN/anomalies.txt"; echo "   !! ANOMALY: $*" >&2; }
 
 warm() { tar -cf - -C "$TREE" . 2>/dev/null | cat > /dev/null; find "$TREE" -printf '%s %T@\n' > /dev/null; }
 
@@ -158,20 +176,21 @@ contents() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r
 verify_tree() {
     local tool="$1" dir="$2" ok=1
     [[ -d $dir ]] || { anomaly "$tool restore: $dir does not exist"; return 1; }
-    listing "$dir" > "$RUN/logs/$tool-restore.listing"
-    contents "$dir" > "$RUN/logs/$tool-restore.sha1"
-    if ! cmp -s "$RUN/logs/$tool-restore.listing" "$RUN/src.listing"; then
+    local out="$RUN/logs/r$ROUND-$tool-restore"
+    listing "$dir" > "$out.listing"
+    contents "$dir" > "$out.sha1"
+    if ! cmp -s "$out.listing" "$RUN/src.listing"; then
         ok=0
-        anomaly "$tool restore: tree listing differs from the source ($(diff "$RUN/src.listing" "$RUN/logs/$tool-restore.listing" | grep -c '^[<>]') lines); first differences:"
-        diff "$RUN/src.listing" "$RUN/logs/$tool-restore.listing" | grep '^[<>]' | head -8 | sed 's/^/      /' | tee -a "$RUN/anomalies.txt" >&2
+        anomaly "$tool restore: tree listing differs from the source ($(diff "$RUN/src.listing" "$out.listing" | grep -c '^[<>]') lines); first differences:"
+        diff "$RUN/src.listing" "$out.listing" | grep '^[<>]' | head -8 | sed 's/^/      /' | tee -a "$RUN/anomalies.txt" >&2
     fi
-    if ! cmp -s "$RUN/logs/$tool-restore.sha1" "$RUN/src.sha1"; then
+    if ! cmp -s "$out.sha1" "$RUN/src.sha1"; then
         ok=0
         anomaly "$tool restore: file contents differ from the source; first differences:"
-        diff "$RUN/src.sha1" "$RUN/logs/$tool-restore.sha1" | grep '^[<>]' | head -8 | sed 's/^/      /' | tee -a "$RUN/anomalies.txt" >&2
+        diff "$RUN/src.sha1" "$out.sha1" | grep '^[<>]' | head -8 | sed 's/^/      /' | tee -a "$RUN/anomalies.txt" >&2
     fi
     [[ $ok == 1 ]] && echo "   restore of $tool verified: listing and contents match" >&2
-    echo "$tool $ok" >> "$RUN/verified.txt"
+    echo "round $ROUND $tool $ok" >> "$RUN/verified.txt"
 }
 
 # verify_file TOOL WHAT RESTORED ORIGINAL
@@ -222,13 +241,19 @@ rustic_backup() { measure "$3" rustic "$1" env XDG_CACHE_HOME="$RUN/cache/rustic
 rustic_backup_stdin() { measure "$2" rustic "$1" env XDG_CACHE_HOME="$RUN/cache/rustic" "$RUSTIC" -r "$1" --no-progress backup --stdin-filename dump.sql -; }
 rustic_restore() { measure "$3" rustic "" env XDG_CACHE_HOME="$RUN/cache/rustic" "$RUSTIC" -r "$1" --no-progress restore $4 latest "$2"; }
 rustic_check() { measure "check --read-data" rustic "$1" env XDG_CACHE_HOME="$RUN/cache/rustic" "$RUSTIC" -r "$1" --no-progress check --read-data; }
-rustic_sparse_flag=""
+rustic_sparse_flag="--sparse by-content"
 
 # where a restored absolute path P ends up under DIR (borg drops the leading '/')
 restored_path() { echo "$2/${3#/}"; }
 
+ROUND=0
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+RR="$RESTORE_ROOT/r$ROUND"
+mkdir -p "$RR" "$RUN/repos/r$ROUND"
+# tools in rotated order, so no tool always runs right after the same one
+ORDER=("${TOOL_LIST[@]:$(( (ROUND - 1) % ${#TOOL_LIST[@]} ))}" "${TOOL_LIST[@]:0:$(( (ROUND - 1) % ${#TOOL_LIST[@]} ))}")
 # ---------------------------------------------------------------- physical limits
-note "physical limits on the same data"
+note "round $ROUND/$ROUNDS: physical limits on the same data"
 warm
 measure "limit: stat walk (find -printf)" "-" "" find "$TREE" -printf '%s %T@\n' > /dev/null
 measure "limit: read walk (tar | cat)" "-" "" bash -c 'tar -cf - -C "$1" . | cat > /dev/null' _ "$TREE"
@@ -236,26 +261,25 @@ MEASURE_NOTE="out $(tar -cf - -C "$TREE" . 2>/dev/null | zstd -3 -T2 | wc -c) B"
 measure "limit: tar | zstd -3 -T2" "-" "" bash -c 'tar -cf - -C "$1" . | zstd -q -3 -T2 > /dev/null' _ "$TREE"
 MEASURE_NOTE="out $(zstd -3 -T2 -c "$SQL" | wc -c) B"
 measure "limit: sql: zstd -3 -T2" "-" "" bash -c 'zstd -q -3 -T2 < "$1" > /dev/null' _ "$SQL"
-measure "limit: cp -a tree (write)" "-" "" cp -a "$TREE" "$RUN/restore/cp-limit"
-rm -rf "$RUN/restore/cp-limit"
+measure "limit: cp -a tree (write)" "-" "" cp -a "$TREE" "$RR/cp-limit"
 
 # ---------------------------------------------------------------- the runs
-for tool in "${TOOL_LIST[@]}"; do
-    note "$tool"
-    R="$RUN/repos/$tool"
-    D="$RUN/restore/$tool"
+for tool in "${ORDER[@]}"; do
+    note "round $ROUND/$ROUNDS: $tool"
+    R="$RUN/repos/r$ROUND/$tool"
+    D="$RR/$tool"
     sparse_var="${tool}_sparse_flag"
     "$BENCH/corpus.sh" $SMALL reset >/dev/null
     warm
     echo "   warm-up read walk of the corpus done (warm page cache)" >&2
 
     # -- source tree
-    if ! ${tool}_init "$R-tree" > "$RUN/logs/$tool-init-tree.log" 2>&1; then
-        anomaly "$tool init failed: $(tail -3 "$RUN/logs/$tool-init-tree.log")"; continue
+    if ! ${tool}_init "$R-tree" > "$RUN/logs/r$ROUND-$tool-init-tree.log" 2>&1; then
+        anomaly "$tool init failed: $(tail -3 "$RUN/logs/r$ROUND-$tool-init-tree.log")"; continue
     fi
     ${tool}_backup "$R-tree" "$TREE" "backup tree: first" || anomaly "$tool first backup failed"
     ${tool}_backup "$R-tree" "$TREE" "backup tree: unchanged" || anomaly "$tool unchanged backup failed"
-    "$BENCH/corpus.sh" $SMALL change > "$RUN/logs/change.log"
+    "$BENCH/corpus.sh" $SMALL change > "$RUN/logs/r$ROUND-change.log"
     ${tool}_backup "$R-tree" "$TREE" "backup tree: 1% changed" || anomaly "$tool backup after change failed"
     if [[ ! -f $RUN/src.listing ]]; then
         listing "$TREE" > "$RUN/src.listing"
@@ -267,19 +291,18 @@ for tool in "${TOOL_LIST[@]}"; do
     else
         anomaly "$tool restore failed"
     fi
-    rm -rf "$D"
     "$BENCH/corpus.sh" $SMALL reset >/dev/null
     ${tool}_check "$R-tree" || anomaly "$tool check --read-data failed"
 
     # -- SQL dump stream through stdin
-    if ${tool}_init "$R-sql" > "$RUN/logs/$tool-init-sql.log" 2>&1; then
+    if ${tool}_init "$R-sql" > "$RUN/logs/r$ROUND-$tool-init-sql.log" 2>&1; then
         ${tool}_backup_stdin "$R-sql" "backup sql stream (stdin)" < <(cat "$SQL") || anomaly "$tool stdin backup failed"
         if [[ $tool == lifeboat ]]; then
             # untimed correctness check of the stored stream
-            if "$LIFEBOAT" -r "$R-sql" --no-progress dump latest dump.sql 2>"$RUN/logs/lifeboat-dump.log" | cmp -s - "$SQL"; then
+            if "$LIFEBOAT" -r "$R-sql" --no-progress dump latest dump.sql 2>"$RUN/logs/r$ROUND-lifeboat-dump.log" | cmp -s - "$SQL"; then
                 echo "   lifeboat sql stream verified (dump | cmp)" >&2
             else
-                anomaly "lifeboat sql stream: dump differs from the input ($(tail -2 "$RUN/logs/lifeboat-dump.log"))"
+                anomaly "lifeboat sql stream: dump differs from the input ($(tail -2 "$RUN/logs/r$ROUND-lifeboat-dump.log"))"
             fi
         fi
     else
@@ -287,14 +310,20 @@ for tool in "${TOOL_LIST[@]}"; do
     fi
 
     # -- sparse disk image
-    if ${tool}_init "$R-img" > "$RUN/logs/$tool-init-img.log" 2>&1; then
+    if ${tool}_init "$R-img" > "$RUN/logs/r$ROUND-$tool-init-img.log" 2>&1; then
         ${tool}_backup "$R-img" "$IMG" "backup sparse image" || anomaly "$tool image backup failed"
+        D="$RR/$tool-img"
         rm -rf "$D"; mkdir -p "$D"
         MEASURE_NOTE="flags: ${!sparse_var:-none}"
         if ${tool}_restore "$R-img" "$D" "restore sparse image" "${!sparse_var}"; then
             got="$(restored_path "$tool" "$D" "$IMG")"
             verify_file "$tool" "image restore" "$got" "$IMG"
-            [[ -f $got ]] && sed -i "\$s/\$/; restored allocation $(( $(stat -c %b "$got") * 512 / 1048576 )) MiB/" "$TSV"
+            if [[ -f $got ]]; then
+                # add the restored file's allocation to the note column of the last row
+                awk -F'\t' -v OFS='\t' -v n="$(wc -l < "$TSV")" \
+                    -v a="; restored allocation $(( $(stat -c %b "$got") * 512 / 1048576 )) MiB" \
+                    'NR == n {$9 = $9 a} {print}' "$TSV" > "$TSV.tmp" && mv "$TSV.tmp" "$TSV"
+            fi
         else
             anomaly "$tool image restore failed"
         fi
@@ -302,8 +331,15 @@ for tool in "${TOOL_LIST[@]}"; do
     else
         anomaly "$tool init (img) failed"
     fi
-done
+done  # tools
 "$BENCH/corpus.sh" $SMALL reset >/dev/null
+if ((ROUND < ROUNDS)); then
+    # free the disk between rounds, then let ext4 forget the deleted inodes
+    note "round $ROUND done; deleting its restores"
+    rm -rf "$RR" "$RUN/repos/r$ROUND"
+    sync; sleep 65
+fi
+done  # rounds
 
 # ---------------------------------------------------------------- report
 DATE="$(date -u +%Y-%m-%d)"
@@ -311,3 +347,5 @@ MD="$WORK/results-$DATE$( [[ $SET == small ]] && echo -small).md"
 python3 "$BENCH/lib/report.py" "$TSV" "$META" "$RUN/anomalies.txt" "$MD"
 echo "markdown: $MD" >&2
 echo "raw: $TSV, logs: $RUN/logs" >&2
+note "deleting the restored trees ($RESTORE_ROOT)"
+rm -rf "$RESTORE_ROOT"

@@ -3,9 +3,12 @@
 
 usage: report.py RESULTS.tsv META.txt ANOMALIES.txt OUT.md
 
-TSV columns: op tool wall cpu rss_kib repo_bytes rc load1 note
+TSV columns: op tool wall cpu rss_kib repo_bytes rc load1 note round
+With several rounds, each (op, tool) is reported as the median of its rounds (a failed round
+marks it failed), with the wall-time range beside it.
 """
 import os
+import statistics
 import sys
 
 PEERS = ["restic", "borg", "rustic"]
@@ -23,13 +26,35 @@ def load(path):
     with open(path) as f:
         for line in f:
             p = line.rstrip("\n").split("\t")
-            p += [""] * (9 - len(p))
-            op, tool, wall, cpu, rss, repo, rc, load1, note = p[:9]
+            p += [""] * (10 - len(p))
+            op, tool, wall, cpu, rss, repo, rc, load1, note, rnd = p[:10]
             rows.append(dict(op=op, tool=tool, wall=num(wall), cpu=num(cpu),
                              rss=(num(rss) / 1024 if num(rss) is not None else None),
                              repo=(num(repo) / 1048576 if num(repo) is not None else None),
-                             rc=rc, load=load1, note=note))
+                             rc=rc, load=num(load1), note=note, round=rnd or "1"))
     return rows
+
+
+def median_rows(raw):
+    """One row per (op, tool): medians over rounds, in first-seen order."""
+    groups = {}
+    for r in raw:
+        groups.setdefault((r["op"], r["tool"]), []).append(r)
+    out = []
+    for (op, tool), rs in groups.items():
+        med = lambda k: (statistics.median([x[k] for x in rs if x[k] is not None])
+                         if any(x[k] is not None for x in rs) else None)
+        failed = [x["rc"] for x in rs if x["rc"] != "0"]
+        walls = [x["wall"] for x in rs if x["wall"] is not None]
+        notes = []
+        for x in rs:
+            if x["note"] and x["note"] not in notes:
+                notes.append(x["note"])
+        out.append(dict(op=op, tool=tool, wall=med("wall"), cpu=med("cpu"), rss=med("rss"),
+                        repo=med("repo"), rc=(failed[0] if failed else "0"), load=med("load"),
+                        note=" | ".join(notes), n=len(rs),
+                        wall_range=("%.2f-%.2f" % (min(walls), max(walls)) if len(walls) > 1 else "")))
+    return out
 
 
 def fmt(v, nd=2):
@@ -44,7 +69,8 @@ def ratio(a, b):
 
 def main():
     tsv, meta, anomalies, out_md = sys.argv[1:5]
-    rows = load(tsv)
+    rows = median_rows(load(tsv))
+    multi = any(r["n"] > 1 for r in rows)
     ok = lambda r: r is not None and r["rc"] == "0"
     by = {(r["op"], r["tool"]): r for r in rows}
     ops = []
@@ -54,6 +80,8 @@ def main():
 
     header = ["operation", "tool", "wall s", "cpu s", "peak RSS MiB", "repo MiB",
               "lifeboat/tool wall", "cpu", "RSS", "repo", "load", "note"]
+    if multi:
+        header.insert(3, "wall range")
     table = []
     for op in ops:
         lb = by.get((op, "lifeboat"))
@@ -64,8 +92,11 @@ def main():
             if r["tool"] in PEERS and ok(lb) and ok(r):
                 rat = [fmt(ratio(lb[k], r[k])) for k in ("wall", "cpu", "rss", "repo")]
             status = "" if r["rc"] == "0" else "FAILED rc=%s" % r["rc"]
-            table.append([op, r["tool"], fmt(r["wall"]), fmt(r["cpu"]), fmt(r["rss"], 1),
-                          fmt(r["repo"], 1), *rat, r["load"], " ".join(x for x in (status, r["note"]) if x)])
+            cells = [op, r["tool"], fmt(r["wall"]), fmt(r["cpu"]), fmt(r["rss"], 1),
+                     fmt(r["repo"], 1), *rat, fmt(r["load"]), " ".join(x for x in (status, r["note"]) if x)]
+            if multi:
+                cells.insert(3, r["wall_range"])
+            table.append(cells)
 
     # ---- targets from the issue
     targets = []
@@ -134,7 +165,9 @@ def main():
         for t in table:
             f.write("| " + " | ".join(str(c).replace("|", "\\|") for c in t) + " |\n")
         f.write("\nRatios are lifeboat / tool (below 1: lifeboat is faster or smaller). "
-                "`limit:` rows are the physical limits on the same data.\n\n")
+                "`limit:` rows are the physical limits on the same data. `load` is the 1-minute "
+                "load average when the command started (other work on the machine).%s\n\n"
+                % (" Numbers are medians over the rounds." if multi else ""))
         f.write("### Targets\n\n| result | target | detail |\n|---|---|---|\n")
         for name, res, detail in targets:
             f.write("| %s | %s | %s |\n" % (res, name, detail))

@@ -15,8 +15,8 @@
 use lifeboat_crypto::{MasterKey, SALT_LEN, TRAILER_COUNTER};
 use lifeboat_format::{
     BlobEntry, BlobType, Compression, Content, Id, IndexPack, IndexSegment, KdfParams, KeyFile,
-    Node, NodeKind, RepoConfig, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary,
-    Timestamp, Tree, decode_blob_entries, encode_blob_entries, magic,
+    Node, NodeKind, RepoConfig, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary, Timestamp,
+    Tree, decode_blob_entries, encode_blob_entries, magic,
 };
 use lifeboat_repo::PACK_HEADER_LEN;
 use lifeboat_repo::saver::parse_pack;
@@ -34,7 +34,9 @@ fn main() {
             .and_then(|m| m.wrap(lifeboat_fuzz::KEY_PASSWORD, kdf))
             .expect("generating the fuzzing key");
         std::fs::write(root.join("src/fuzz.key"), kf.encode()).expect("writing src/fuzz.key");
-        println!("wrote src/fuzz.key; run make-seeds again (without --new-key) to reseal the seeds");
+        println!(
+            "wrote src/fuzz.key; run make-seeds again (without --new-key) to reseal the seeds"
+        );
         return;
     }
     let seeds = root.join("seeds");
@@ -75,24 +77,41 @@ fn main() {
         segs.iter()
             .map(|(name, s)| {
                 let b = s.encode();
-                assert_eq!(IndexSegment::decode(&b).as_ref(), Ok(s), "index seed {name}");
+                assert_eq!(
+                    IndexSegment::decode(&b).as_ref(),
+                    Ok(s),
+                    "index seed {name}"
+                );
                 (*name, b)
             })
             .collect(),
     );
 
     // blob_entries: data_end (u64 LE) then the trailer plaintext
-    let (entries, end) = tiled_entries(PACK_HEADER_LEN as u32, &[(BlobType::Data, 5), (BlobType::Data, 300), (BlobType::Tree, 64)]);
-    let blob_seeds: Vec<(&str, Vec<u8>)> = [("empty", Vec::new(), PACK_HEADER_LEN as u64), ("three", entries, end)]
-        .into_iter()
-        .map(|(name, entries, end)| {
-            let plain = encode_blob_entries(&entries);
-            assert_eq!(decode_blob_entries(&plain, PACK_HEADER_LEN as u64, end), Ok(entries));
-            let mut b = end.to_le_bytes().to_vec();
-            b.extend_from_slice(&plain);
-            (name, b)
-        })
-        .collect();
+    let (entries, end) = tiled_entries(
+        PACK_HEADER_LEN as u32,
+        &[
+            (BlobType::Data, 5),
+            (BlobType::Data, 300),
+            (BlobType::Tree, 64),
+        ],
+    );
+    let blob_seeds: Vec<(&str, Vec<u8>)> = [
+        ("empty", Vec::new(), PACK_HEADER_LEN as u64),
+        ("three", entries, end),
+    ]
+    .into_iter()
+    .map(|(name, entries, end)| {
+        let plain = encode_blob_entries(&entries);
+        assert_eq!(
+            decode_blob_entries(&plain, PACK_HEADER_LEN as u64, end),
+            Ok(entries)
+        );
+        let mut b = end.to_le_bytes().to_vec();
+        b.extend_from_slice(&plain);
+        (name, b)
+    })
+    .collect();
     out("blob_entries", blob_seeds);
 
     // keyfile
@@ -103,8 +122,15 @@ fn main() {
         wrapped: [0x33; 80],
     }
     .encode();
-    for (name, b) in [("fuzz-key", lifeboat_fuzz::KEY_FILE), ("default-params", &default_params)] {
-        assert_eq!(KeyFile::decode(b).map(|k| k.encode()).as_deref(), Ok(b), "key seed {name}");
+    for (name, b) in [
+        ("fuzz-key", lifeboat_fuzz::KEY_FILE),
+        ("default-params", &default_params),
+    ] {
+        assert_eq!(
+            KeyFile::decode(b).map(|k| k.encode()).as_deref(),
+            Ok(b),
+            "key seed {name}"
+        );
     }
     out(
         "keyfile",
@@ -133,7 +159,10 @@ fn main() {
     // pack: sealed like the packer seals them
     let packs = vec![
         ("empty", sample_pack(&[])),
-        ("three-blobs", sample_pack(&[b"hello", &[0xa5; 200], &sample_tree().encode()])),
+        (
+            "three-blobs",
+            sample_pack(&[b"hello", &[0xa5; 200], &sample_tree().encode()]),
+        ),
     ];
     for (name, p) in &packs {
         parse_pack(lifeboat_fuzz::keys(), p).unwrap_or_else(|e| panic!("pack seed {name}: {e}"));
@@ -147,11 +176,15 @@ fn main() {
     let sealed = vec![
         ("config", seal(&config_header, &config.encode(), 1)),
         ("index", seal(magic::INDEX, &sample_segment().encode(), 2)),
-        ("snapshot", seal(magic::SNAPSHOT, &minimal_snapshot_json(), 3)),
+        (
+            "snapshot",
+            seal(magic::SNAPSHOT, &minimal_snapshot_json(), 3),
+        ),
     ];
-    for ((name, s), header) in sealed
-        .iter()
-        .zip([&config_header[..], magic::INDEX, magic::SNAPSHOT])
+    for ((name, s), header) in
+        sealed
+            .iter()
+            .zip([&config_header[..], magic::INDEX, magic::SNAPSHOT])
     {
         lifeboat_fuzz::keys()
             .open_file(header, s, "seed")
@@ -194,7 +227,10 @@ fn sample_tree() -> Tree {
     file.mode = 0o4755;
     file.size = 70_000;
     file.xattrs = vec![
-        (b"system.posix_acl_access".to_vec(), vec![2, 0, 0, 0, 1, 0, 6, 0]),
+        (
+            b"system.posix_acl_access".to_vec(),
+            vec![2, 0, 0, 0, 1, 0, 6, 0],
+        ),
         (b"user.k".to_vec(), b"v".to_vec()),
     ];
     file.content = vec![
@@ -237,7 +273,11 @@ fn tiled_entries(start: u32, blobs: &[(BlobType, u32)]) -> (Vec<BlobEntry>, u64)
             let e = BlobEntry {
                 id: Id([i as u8 + 1; 32]),
                 blob_type,
-                compression: if zstd { Compression::Zstd } else { Compression::None },
+                compression: if zstd {
+                    Compression::Zstd
+                } else {
+                    Compression::None
+                },
                 offset: off,
                 stored_len: stored_len + 16,
                 raw_len: if zstd { stored_len * 3 } else { stored_len },
@@ -343,10 +383,16 @@ fn sample_pack(blobs: &[&[u8]]) -> Vec<u8> {
     for (i, plain) in blobs.iter().enumerate() {
         let offset = buf.len() as u32;
         let mut sealed = plain.to_vec();
-        cipher.seal(offset as u64, b"", &mut sealed).expect("seal blob");
+        cipher
+            .seal(offset as u64, b"", &mut sealed)
+            .expect("seal blob");
         entries.push(BlobEntry {
             id: keys.blob_id(plain),
-            blob_type: if i == 2 { BlobType::Tree } else { BlobType::Data },
+            blob_type: if i == 2 {
+                BlobType::Tree
+            } else {
+                BlobType::Data
+            },
             compression: Compression::None,
             offset,
             stored_len: sealed.len() as u32,

@@ -32,7 +32,10 @@ pub fn keys() -> &'static Keys {
 pub fn assert_tiles(entries: &[lifeboat_format::BlobEntry], start: u64, end: u64) {
     let mut pos = start;
     for e in entries {
-        assert_eq!(e.offset as u64, pos, "blob does not start where the previous ended");
+        assert_eq!(
+            e.offset as u64, pos,
+            "blob does not start where the previous ended"
+        );
         pos += e.stored_len as u64;
     }
     assert_eq!(pos, end, "blobs do not reach the end of the data area");
