@@ -102,7 +102,11 @@ mod tests {
     #[test]
     fn roundtrip_and_length() {
         let k = KeyFile {
-            kdf: KdfParams { m_cost_kib: 65536, t_cost: 3, p_cost: 1 },
+            kdf: KdfParams {
+                m_cost_kib: 65536,
+                t_cost: 3,
+                p_cost: 1,
+            },
             salt: [1; 32],
             nonce: [2; 12],
             wrapped: [3; 80],
