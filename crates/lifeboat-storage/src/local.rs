@@ -3,13 +3,19 @@
 //! the rename on power failure. Here a write is temp file, fsync, rename, fsync directory.
 
 use crate::{FileKind, Handle, Result, Storage, StorageError};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub struct LocalStorage {
     root: PathBuf,
+    /// Open pack files for ranged reads: a restore reads one blob at a time, and opening the
+    /// pack for each one cost an open and a close per blob. Packs are immutable, so a cached
+    /// handle always reads the right bytes (even after a prune unlinked the file).
+    open_packs: Mutex<HashMap<PathBuf, Arc<File>>>,
     /// fsync is what makes a backup survive power loss; tests of other things may skip it.
     sync: bool,
 }
@@ -23,6 +29,7 @@ impl LocalStorage {
         LocalStorage {
             root: root.into(),
             sync: true,
+            open_packs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -92,6 +99,34 @@ impl LocalStorage {
     }
 }
 
+/// How many pack handles to keep open; a restore touches packs roughly in order.
+const OPEN_PACKS: usize = 64;
+
+impl LocalStorage {
+    fn open_for_range(&self, h: &Handle) -> Result<Arc<File>> {
+        let path = self.path(h);
+        if h.kind != FileKind::Pack {
+            return Ok(Arc::new(File::open(&path).map_err(|e| self.err(h, e))?));
+        }
+        if let Some(f) = self
+            .open_packs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&path).cloned())
+        {
+            return Ok(f);
+        }
+        let f = Arc::new(File::open(&path).map_err(|e| self.err(h, e))?);
+        if let Ok(mut m) = self.open_packs.lock() {
+            if m.len() >= OPEN_PACKS {
+                m.clear();
+            }
+            m.insert(path, f.clone());
+        }
+        Ok(f)
+    }
+}
+
 impl Storage for LocalStorage {
     fn location(&self) -> String {
         self.root.display().to_string()
@@ -152,7 +187,7 @@ impl Storage for LocalStorage {
     }
 
     fn get_range(&self, h: &Handle, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let f = File::open(self.path(h)).map_err(|e| self.err(h, e))?;
+        let f = self.open_for_range(h)?;
         let mut buf = vec![0u8; len as usize];
         let mut done = 0usize;
         while done < buf.len() {
@@ -219,6 +254,10 @@ impl Storage for LocalStorage {
     }
 
     fn delete(&self, h: &Handle) -> Result<()> {
-        fs::remove_file(self.path(h)).map_err(|e| self.err(h, e))
+        let path = self.path(h);
+        if let Ok(mut m) = self.open_packs.lock() {
+            m.remove(&path);
+        }
+        fs::remove_file(path).map_err(|e| self.err(h, e))
     }
 }

@@ -43,6 +43,10 @@ fn put_get_range_list_delete() {
         );
         s.delete(&pack).unwrap();
         assert!(matches!(s.get(&pack), Err(StorageError::NotFound(_))));
+        assert!(matches!(
+            s.get_range(&pack, 0, 10),
+            Err(StorageError::NotFound(_))
+        ));
         assert!(matches!(s.delete(&pack), Err(StorageError::NotFound(_))));
         assert!(s.list(FileKind::Pack).unwrap().is_empty());
     }
