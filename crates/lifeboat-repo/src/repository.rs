@@ -245,6 +245,19 @@ impl Repository {
     }
 
     pub fn read_index_segment(&self, h: &Handle) -> Result<IndexSegment> {
+        let plain = self.read_sealed(h, magic::INDEX, "index", 1 << 30)?;
+        IndexSegment::decode(&plain).map_err(|e| RepoError::from_format(h.path(), e))
+    }
+
+    /// Reads a sealed file (index segment or snapshot): checks its name, opens it, and
+    /// decompresses at most `max` bytes.
+    fn read_sealed(
+        &self,
+        h: &Handle,
+        magic: &[u8; 8],
+        what: &'static str,
+        max: usize,
+    ) -> Result<Vec<u8>> {
         let stored = self.get_file(h)?;
         if lifeboat_crypto::storage_id(&stored).to_hex() != h.name {
             return Err(RepoError::corrupt(
@@ -254,53 +267,36 @@ impl Repository {
         }
         let plain = self
             .keys
-            .open_file(magic::INDEX, &stored, "index")
+            .open_file(magic, &stored, what)
             .map_err(|e| RepoError::from_crypto(h.path(), e))?;
-        let plain = decompress(&plain, 1 << 30).map_err(|e| RepoError::corrupt(h.path(), e))?;
-        IndexSegment::decode(&plain).map_err(|e| RepoError::from_format(h.path(), e))
+        decompress(&plain, max).map_err(|e| RepoError::corrupt(h.path(), e))
+    }
+
+    /// Compresses, seals and stores a small file; returns its name.
+    fn write_sealed(&self, kind: FileKind, magic: &[u8; 8], plain: &[u8]) -> Result<Id> {
+        let sealed = self
+            .keys
+            .seal_file(magic, &compress(plain, 3))
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let id = lifeboat_crypto::storage_id(&sealed);
+        self.storage.put(&Handle::new(kind, id.to_hex()), &sealed)?;
+        Ok(id)
     }
 
     /// Writes an index segment; returns its name.
     pub fn write_index_segment(&self, seg: &IndexSegment) -> Result<Id> {
-        let plain = compress(&seg.encode(), 3);
-        let sealed = self
-            .keys
-            .seal_file(magic::INDEX, &plain)
-            .map_err(|e| RepoError::Crypto(e.to_string()))?;
-        let id = lifeboat_crypto::storage_id(&sealed);
-        self.storage
-            .put(&Handle::new(FileKind::Index, id.to_hex()), &sealed)?;
-        Ok(id)
+        self.write_sealed(FileKind::Index, magic::INDEX, &seg.encode())
     }
 
     /// Writes a snapshot: the commit point of a backup. Everything it references must be in
     /// packs and index segments that are already durable.
     pub fn write_snapshot(&self, snap: &Snapshot) -> Result<Id> {
-        let plain = compress(&snap.encode(), 3);
-        let sealed = self
-            .keys
-            .seal_file(magic::SNAPSHOT, &plain)
-            .map_err(|e| RepoError::Crypto(e.to_string()))?;
-        let id = lifeboat_crypto::storage_id(&sealed);
-        self.storage
-            .put(&Handle::new(FileKind::Snapshot, id.to_hex()), &sealed)?;
-        Ok(id)
+        self.write_sealed(FileKind::Snapshot, magic::SNAPSHOT, &snap.encode())
     }
 
     pub fn read_snapshot(&self, id: &Id) -> Result<Snapshot> {
         let h = Handle::new(FileKind::Snapshot, id.to_hex());
-        let stored = self.get_file(&h)?;
-        if lifeboat_crypto::storage_id(&stored) != *id {
-            return Err(RepoError::corrupt(
-                h.path(),
-                "contents do not match the file name",
-            ));
-        }
-        let plain = self
-            .keys
-            .open_file(magic::SNAPSHOT, &stored, "snapshot")
-            .map_err(|e| RepoError::from_crypto(h.path(), e))?;
-        let plain = decompress(&plain, 64 << 20).map_err(|e| RepoError::corrupt(h.path(), e))?;
+        let plain = self.read_sealed(&h, magic::SNAPSHOT, "snapshot", 64 << 20)?;
         Snapshot::decode(&plain).map_err(|e| RepoError::from_format(h.path(), e))
     }
 
