@@ -280,6 +280,16 @@ fn decode_node(r: &mut Reader<'_>) -> Result<Node, FormatError> {
     for _ in 0..nx {
         let k = r.bytes("xattr name", 255)?.to_vec();
         let v = r.bytes("xattr value", MAX_XATTR_VALUE)?.to_vec();
+        // Sorted and unique, so one set of attributes has one encoding (and one tree id).
+        if xattrs
+            .last()
+            .is_some_and(|(prev, _): &(Vec<u8>, Vec<u8>)| *prev >= k)
+        {
+            return Err(FormatError::invalid(
+                "xattr name",
+                "names not sorted or repeated",
+            ));
+        }
         xattrs.push((k, v));
     }
     let nc = r.varint("content count")?;
@@ -403,6 +413,23 @@ mod tests {
                 .is_err()
             );
         }
+    }
+
+    #[test]
+    fn rejects_unsorted_xattrs() {
+        let mut f = file(b"a");
+        f.xattrs = vec![(b"user.b".to_vec(), vec![]), (b"user.a".to_vec(), vec![])];
+        assert!(
+            Tree::decode(
+                &Tree {
+                    nodes: vec![f.clone()]
+                }
+                .encode()
+            )
+            .is_err()
+        );
+        f.xattrs = vec![(b"user.a".to_vec(), vec![]), (b"user.a".to_vec(), vec![1])];
+        assert!(Tree::decode(&Tree { nodes: vec![f] }.encode()).is_err());
     }
 
     #[test]
