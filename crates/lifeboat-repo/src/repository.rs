@@ -438,7 +438,21 @@ pub(crate) fn compress(data: &[u8], level: i32) -> Vec<u8> {
 }
 
 pub(crate) fn decompress(data: &[u8], max: usize) -> std::result::Result<Vec<u8>, String> {
-    zstd::bulk::decompress(data, max).map_err(|e| format!("zstd: {e}"))
+    // One decompression context per thread: creating one per blob cost as much as the
+    // decompression itself in a restore of many small files.
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(data, max).map_err(|e| format!("zstd: {e}")),
+            None => zstd::bulk::decompress(data, max).map_err(|e| format!("zstd: {e}")),
+        }
+    })
 }
 
 /// Which snapshots a listing or `latest` considers.

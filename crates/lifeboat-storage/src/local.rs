@@ -6,7 +6,7 @@ use crate::{FileKind, Handle, Result, Storage, StorageError};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -188,10 +188,15 @@ impl Storage for LocalStorage {
 
     fn get_range(&self, h: &Handle, offset: u64, len: u64) -> Result<Vec<u8>> {
         let f = self.open_for_range(h)?;
-        let mut buf = vec![0u8; len as usize];
-        let mut done = 0usize;
-        while done < buf.len() {
-            match f.read_at(&mut buf[done..], offset + done as u64) {
+        // Read into spare capacity: zero-filling a buffer that pread overwrites anyway cost a
+        // tenth of a restore's time.
+        let mut buf: Vec<u8> = Vec::with_capacity(len as usize);
+        while buf.len() < len as usize {
+            let before = buf.len();
+            let at = offset + before as u64;
+            // `spare_capacity` appends what pread read; a larger capacity than asked for can
+            // only read bytes that are then cut off below.
+            match rustix::io::pread(&*f, rustix::buffer::spare_capacity(&mut buf), at) {
                 Ok(0) => {
                     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
                     return Err(StorageError::Truncated {
@@ -201,11 +206,13 @@ impl Storage for LocalStorage {
                         len: size,
                     });
                 }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.err(h, e)),
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(self.err(h, e.into())),
             }
+            debug_assert!(buf.len() > before);
         }
+        buf.truncate(len as usize);
         Ok(buf)
     }
 
