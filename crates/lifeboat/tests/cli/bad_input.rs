@@ -58,11 +58,7 @@ fn missing_or_foreign_repository_exits_10() {
 #[test]
 fn second_init_is_refused() {
     let env = Env::new();
-    let before = env.repo_files();
-    let (code, _, err) = env.run(&["init"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("already exists"), "{err}");
-    assert_eq!(env.repo_files(), before);
+    env.refused(&["init"], 1, "already exists");
 }
 
 #[test]
@@ -111,11 +107,7 @@ fn password_sources() {
 #[test]
 fn missing_path_is_an_error_before_anything_is_written() {
     let env = Env::new();
-    let before = env.repo_files();
-    let (code, _, err) = env.run(&["backup", "/no/such/path"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("/no/such/path"), "{err}");
-    assert_eq!(env.repo_files(), before);
+    env.refused(&["backup", "/no/such/path"], 1, "/no/such/path");
 }
 
 /// Runs as `nobody`, so that a root-owned 0600 file is really unreadable.

@@ -107,9 +107,7 @@ fn stream_names_are_checked() {
             "repeated",
         ),
     ] {
-        let (code, _, err) = env.run(&args);
-        assert_eq!(code, 1);
-        assert!(err.contains(msg), "{args:?}: {err}");
+        env.refused(&args, 1, msg);
     }
     // A stream named like a top-level directory of the backup would shadow it.
     let (code, _, err) = env.run(&["backup", "/tmp", "--from-command", "tmp=echo x"]);

@@ -71,6 +71,16 @@ impl Env {
         )
     }
 
+    /// Runs a command that must be refused: exit `code`, a message containing `says`, and not
+    /// one byte of the repository changed.
+    pub fn refused(&self, args: &[&str], code: i32, says: &str) {
+        let before = self.repo_files();
+        let (c, _, err) = self.run(args);
+        assert_eq!(c, code, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(self.repo_files(), before, "{args:?} changed the repository");
+    }
+
     /// Runs with --json and parses the last line of stdout.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut a = vec!["--json"];
