@@ -94,7 +94,11 @@ impl Index {
     }
 
     pub fn get(&self, id: &Id) -> Option<BlobLocation> {
-        self.find(id).map(|e| BlobLocation {
+        self.find(id).map(|e| self.location(e))
+    }
+
+    fn location(&self, e: &Entry) -> BlobLocation {
+        BlobLocation {
             pack: self.packs[e.pack as usize].0,
             pack_number: e.pack,
             blob_type: if e.raw_and_flags & TREE_BIT != 0 {
@@ -110,7 +114,7 @@ impl Index {
             offset: e.offset,
             stored_len: e.stored_len,
             raw_len: e.raw_and_flags & LEN_MASK,
-        })
+        }
     }
 
     /// Every pack the index knows, with its length.
