@@ -13,7 +13,7 @@ use crate::walk::{Walk, walk_tree};
 use lifeboat_format::{Content, Id};
 use lifeboat_storage::{FileKind, StorageError};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Which packs to read in full.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,23 +88,31 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
         r.errors.push(format!("{file}: {e}"));
     }
     r.snapshots = snaps.len();
+    // Trees level by level, each level's trees loaded and checked in parallel; a tree shared
+    // by several snapshots (an unchanged directory) is checked once.
     let mut seen_trees: HashSet<Id> = HashSet::new();
-    for (sid, snap) in &snaps {
+    let mut frontier: Vec<(String, Id, PathBuf)> = snaps
+        .iter()
+        .map(|(sid, snap)| (sid.short(), snap.tree, PathBuf::from("/")))
+        .collect();
+    while !frontier.is_empty() {
         if progress.cancelled() {
             return Err(RepoError::Interrupted);
         }
-        let mut errors = Vec::new();
-        check_tree(
-            repo,
-            snap.tree,
-            Path::new("/"),
-            &mut seen_trees,
-            &mut errors,
-            &bad,
-        )?;
-        for e in errors {
-            r.errors.push(format!("snapshot {}: {e}", sid.short()));
+        frontier.retain(|(_, t, _)| seen_trees.insert(*t));
+        use rayon::prelude::*;
+        let results: Vec<Result<TreeVerdict>> = frontier
+            .par_iter()
+            .map(|(_, t, p)| check_tree(repo, *t, p, &bad))
+            .collect();
+        let mut next = Vec::new();
+        for ((sid, _, _), v) in frontier.iter().zip(results) {
+            let v = v?;
+            r.errors
+                .extend(v.errors.into_iter().map(|e| format!("snapshot {sid}: {e}")));
+            next.extend(v.subtrees.into_iter().map(|(t, p)| (sid.clone(), t, p)));
         }
+        frontier = next;
     }
     r.trees = seen_trees.len();
 
@@ -204,34 +212,42 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
     Ok(r)
 }
 
+/// What checking one tree found: its problems, and its subtrees to check next.
+struct TreeVerdict {
+    errors: Vec<String>,
+    subtrees: Vec<(Id, PathBuf)>,
+}
+
 fn check_tree(
     repo: &Repository,
     tree: Id,
     path: &Path,
-    seen: &mut HashSet<Id>,
-    errors: &mut Vec<String>,
     bad: &HashMap<Id, String>,
-) -> Result<()> {
-    if !seen.insert(tree) {
-        return Ok(());
-    }
+) -> Result<TreeVerdict> {
+    let mut v = TreeVerdict {
+        errors: Vec::new(),
+        subtrees: Vec::new(),
+    };
     if let Some(why) = bad.get(&tree) {
-        errors.push(format!("tree of {} is unreadable: {why}", path.display()));
-        return Ok(());
+        v.errors
+            .push(format!("tree of {} is unreadable: {why}", path.display()));
+        return Ok(v);
     }
     let t = match repo.load_tree(&tree) {
         Ok(t) => t,
         Err(e @ (RepoError::Corrupt { .. } | RepoError::MissingBlob(_))) => {
-            errors.push(format!("tree of {}: {e}", path.display()));
-            return Ok(());
+            v.errors.push(format!("tree of {}: {e}", path.display()));
+            return Ok(v);
         }
         Err(RepoError::Storage(StorageError::NotFound(w))) => {
-            errors.push(format!("tree of {}: {w} is missing", path.display()));
-            return Ok(());
+            v.errors
+                .push(format!("tree of {}: {w} is missing", path.display()));
+            return Ok(v);
         }
         Err(RepoError::Storage(StorageError::Truncated { what, .. })) => {
-            errors.push(format!("tree of {}: {what} is truncated", path.display()));
-            return Ok(());
+            v.errors
+                .push(format!("tree of {}: {what} is truncated", path.display()));
+            return Ok(v);
         }
         Err(e) => return Err(e),
     };
@@ -242,7 +258,7 @@ fn check_tree(
             match c {
                 Content::Chunk(id) => match repo.index().get(id) {
                     None => {
-                        errors.push(format!(
+                        v.errors.push(format!(
                             "{}: blob {} is not in the index",
                             p.display(),
                             id.short()
@@ -255,17 +271,17 @@ fn check_tree(
             }
         }
         if !n.content.is_empty() && size != n.size {
-            errors.push(format!(
+            v.errors.push(format!(
                 "{}: content adds up to {size} bytes, the node says {}",
                 p.display(),
                 n.size
             ));
         }
         if let (true, Some(sub)) = (n.is_dir(), n.subtree) {
-            check_tree(repo, sub, &p, seen, errors, bad)?;
+            v.subtrees.push((sub, p));
         }
     }
-    Ok(())
+    Ok(v)
 }
 
 use std::os::unix::ffi::OsStrExt;
