@@ -80,10 +80,6 @@ impl Repository {
                 opts.compression
             )));
         }
-        storage.create().map_err(|e| match e {
-            StorageError::AlreadyExists(_) => RepoError::AlreadyExists(storage.location()),
-            e => e.into(),
-        })?;
         let master = MasterKey::generate().map_err(|e| RepoError::Crypto(e.to_string()))?;
         let mut id = [0u8; 32];
         lifeboat_crypto::random_bytes(&mut id).map_err(|e| RepoError::Crypto(e.to_string()))?;
@@ -96,6 +92,23 @@ impl Repository {
             compression: opts.compression,
             pack_size: opts.pack_size,
         };
+        // Write nothing a reader of this version would refuse (Argon2 parameters or pack sizes
+        // outside the decoders' limits), and check before anything is written.
+        let probe = KeyFile {
+            kdf: opts.kdf,
+            salt: [0; 32],
+            nonce: [0; 12],
+            wrapped: [0; lifeboat_format::KEYFILE_WRAPPED_LEN],
+        };
+        KeyFile::decode(&probe.encode())
+            .map_err(|e| RepoError::Invalid(format!("refusing to write this key file: {e}")))?;
+        RepoConfig::decode(&config.encode()).map_err(|e| {
+            RepoError::Invalid(format!("refusing to write this configuration: {e}"))
+        })?;
+        storage.create().map_err(|e| match e {
+            StorageError::AlreadyExists(_) => RepoError::AlreadyExists(storage.location()),
+            e => e.into(),
+        })?;
         let kf = master
             .wrap(password, opts.kdf)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
@@ -276,7 +289,7 @@ impl Repository {
     fn write_sealed(&self, kind: FileKind, magic: &[u8; 8], plain: &[u8]) -> Result<Id> {
         let sealed = self
             .keys
-            .seal_file(magic, &compress(plain, 3))
+            .seal_file(magic, &compress(plain, 3)?)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
         let id = lifeboat_crypto::storage_id(&sealed);
         self.storage.put(&Handle::new(kind, id.to_hex()), &sealed)?;
@@ -433,8 +446,11 @@ fn config_header(id: &Id) -> Vec<u8> {
     h
 }
 
-pub(crate) fn compress(data: &[u8], level: i32) -> Vec<u8> {
-    zstd::bulk::compress(data, level).unwrap_or_else(|_| data.to_vec())
+/// Compresses a sealed file's body. Readers always decompress these, so a failure is an
+/// error, never a silent fall-back to the raw bytes.
+pub(crate) fn compress(data: &[u8], level: i32) -> Result<Vec<u8>> {
+    zstd::bulk::compress(data, level)
+        .map_err(|e| RepoError::Invalid(format!("zstd compression failed: {e}")))
 }
 
 pub(crate) fn decompress(data: &[u8], max: usize) -> std::result::Result<Vec<u8>, String> {

@@ -150,6 +150,16 @@ impl BlobSaver {
     /// Stores a blob unless it is already there; returns its id and whether it was new.
     pub fn save(&self, blob_type: BlobType, data: &[u8]) -> Result<(Id, bool)> {
         self.check_failed()?;
+        // Readers reject larger blobs (and with them the whole index segment), so refuse to
+        // write one: only a directory of about half a million entries gets a tree this big.
+        if data.len() > lifeboat_format::MAX_BLOB_LEN as usize {
+            return Err(RepoError::Invalid(format!(
+                "a {:?} blob of {} bytes exceeds the {} byte limit (a directory with too many entries?)",
+                blob_type,
+                data.len(),
+                lifeboat_format::MAX_BLOB_LEN
+            )));
+        }
         let id = self.keys.blob_id(data);
         if self.index.contains(&id) && !self.distrust.contains(&id) {
             return Ok((id, false));

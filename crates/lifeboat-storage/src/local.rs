@@ -66,10 +66,12 @@ impl LocalStorage {
             .unwrap_or_else(|| self.root.clone());
         if h.kind == FileKind::Pack {
             // Pack sub-folders are made on first use rather than all 256 at init.
-            if let Err(e) = fs::create_dir(&dir)
-                && e.kind() != ErrorKind::AlreadyExists
-            {
-                return Err(e);
+            match fs::create_dir(&dir) {
+                // A new sub-folder's entry in data/ must be durable before a pack in it is
+                // reported written, or a power loss could drop a pack the index lists.
+                Ok(()) => self.sync_dir(dir.parent().unwrap_or(&self.root))?,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
             }
         }
         let mut rnd = [0u8; 8];

@@ -306,3 +306,22 @@ fn truncated_pack_and_damaged_index_or_snapshot_are_reported() {
     assert_eq!(code, 1);
     assert!(err.contains("snapshots/"), "{err}");
 }
+
+/// Regression (issue 3): `init` wrote key files and configurations its own reader refused,
+/// leaving a repository nobody could open.
+#[test]
+fn issue3_init_refuses_settings_its_readers_would_reject() {
+    let env = Env::empty();
+    for args in [
+        vec!["init", "--kdf-passes", "65"],
+        vec!["init", "--kdf-memory-kib", "4"],
+        vec!["init", "--chunk-size", "3000"],
+    ] {
+        let (code, _, err) = env.run(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            !env.repo.join("config").exists() && !env.repo.join("keys").exists(),
+            "{args:?} wrote something"
+        );
+    }
+}

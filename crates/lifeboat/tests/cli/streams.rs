@@ -132,3 +132,27 @@ fn issue3_password_never_reaches_argv_or_environment_of_commands() {
         "the password reached a child's argv or environment: {text}"
     );
 }
+
+/// Regression (issue 3): a stream name the tree decoder rejects (over 4096 bytes) made the
+/// snapshot's root tree unreadable.
+#[test]
+fn issue3_stream_names_follow_the_tree_rules() {
+    let env = Env::new();
+    let long = format!("{}=echo x", "a".repeat(5000));
+    env.refused(
+        &["backup", "--from-command", &long],
+        1,
+        "longer than 4096 bytes",
+    );
+    let mut child = env
+        .cmd()
+        .args(["backup", "--stdin-filename", &"b".repeat(4097), "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"data").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(env.snapshot_ids().is_empty());
+}
