@@ -145,8 +145,9 @@ pub trait Storage: Send + Sync {
     fn location(&self) -> String;
     /// Creates the folder layout of a new repository; fails if a `config` already exists.
     fn create(&self) -> Result<()>;
-    /// Writes an object atomically and durably, replacing nothing: names are content hashes,
-    /// so an existing object with the same name already holds the same bytes.
+    /// Writes an object atomically and durably. An existing object of the same name may be
+    /// replaced; that loses nothing, because names are content hashes and it held the same
+    /// bytes. Use `create_new` where an existing object must win.
     fn put(&self, h: &Handle, data: &[u8]) -> Result<()>;
     /// Writes an object only if no object of that name exists.
     fn create_new(&self, h: &Handle, data: &[u8]) -> Result<()>;
