@@ -26,8 +26,8 @@ pub use index::{
 };
 pub use keyfile::{KEYFILE_WRAPPED_LEN, KdfParams, KeyFile};
 pub use snapshot::{SNAPSHOT_VERSION, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary};
-pub use tree::escape_bytes;
 pub use tree::{Content, Node, NodeKind, Timestamp, Tree};
+pub use tree::{escape_bytes, is_valid_name};
 
 /// Every stored file starts with one of these 8-byte magics; the last two bytes are the
 /// version of that file's layout, so a reader can refuse a newer layout by name.

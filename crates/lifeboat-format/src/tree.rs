@@ -102,6 +102,16 @@ impl Node {
     }
 }
 
+/// Whether `name` may name a node: 1 to 4096 bytes, not `.` or `..`, no `/` or NUL. The
+/// decoder enforces it; writers check it first so they never store a tree readers refuse.
+pub fn is_valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name != b"."
+        && name != b".."
+        && !name.iter().any(|&b| b == b'/' || b == 0)
+}
+
 /// Renders bytes for people: valid UTF-8 as is, every other byte as `\xNN`.
 pub fn escape_bytes(b: &[u8]) -> String {
     let mut out = String::new();
@@ -244,8 +254,7 @@ fn encode_node(w: &mut Writer, n: &Node) {
 
 fn decode_node(r: &mut Reader<'_>) -> Result<Node, FormatError> {
     let name = r.bytes("node name", MAX_NAME)?.to_vec();
-    if name.is_empty() || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0)
-    {
+    if !is_valid_name(&name) {
         return Err(FormatError::invalid(
             "node name",
             "empty, '.', '..', or contains '/' or NUL",

@@ -135,15 +135,8 @@ pub fn backup(
     let mut names = std::collections::HashSet::new();
     for s in &streams {
         let n = s.name();
-        // The same rules the tree decoder enforces, so a stream can never make its snapshot's
-        // root tree unreadable.
-        if n.is_empty()
-            || n.len() > 4096
-            || n.contains(['/', '\0'])
-            || n == "."
-            || n == ".."
-            || !names.insert(n.to_string())
-        {
+        // The tree decoder's own rule, so a stream can never make its root tree unreadable.
+        if !lifeboat_format::is_valid_name(n.as_bytes()) || !names.insert(n.to_string()) {
             return Err(RepoError::Invalid(format!(
                 "stream name {n:?} is empty, repeated, longer than 4096 bytes, or contains '/' or NUL"
             )));

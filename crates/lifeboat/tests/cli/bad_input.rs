@@ -279,29 +279,14 @@ fn truncated_pack_and_damaged_index_or_snapshot_are_reported() {
     let env = Env::new();
     fs::write(src.join("g"), b"more").unwrap();
     env.backup(&[src.to_str().unwrap()]);
-    let index = files_under(&env.repo.join("index"))
-        .into_keys()
-        .next()
-        .unwrap();
-    let p = env.repo.join("index").join(index);
-    let mut b = fs::read(&p).unwrap();
-    let n = b.len();
-    b[n / 2] ^= 1;
-    fs::write(&p, &b).unwrap();
+    flip_byte_in_only_file(&env.repo.join("index"), |n| n / 2);
     let (code, _, err) = env.run(&["check"]);
     assert_eq!(code, 1);
     assert!(err.contains("index/") && err.contains("damaged"), "{err}");
 
     let env = Env::new();
     env.backup(&[src.to_str().unwrap()]);
-    let snap = files_under(&env.repo.join("snapshots"))
-        .into_keys()
-        .next()
-        .unwrap();
-    let p = env.repo.join("snapshots").join(snap);
-    let mut b = fs::read(&p).unwrap();
-    b[20] ^= 1;
-    fs::write(&p, &b).unwrap();
+    flip_byte_in_only_file(&env.repo.join("snapshots"), |_| 20);
     let (code, _, err) = env.run(&["check"]);
     assert_eq!(code, 1);
     assert!(err.contains("snapshots/"), "{err}");
@@ -324,4 +309,14 @@ fn issue3_init_refuses_settings_its_readers_would_reject() {
             "{args:?} wrote something"
         );
     }
+}
+
+/// Flips one bit of the byte at `pos(len)` in the only file under `dir`.
+fn flip_byte_in_only_file(dir: &Path, pos: impl Fn(usize) -> usize) {
+    let rel = files_under(dir).into_keys().next().expect("a file");
+    let p = dir.join(rel);
+    let mut b = fs::read(&p).unwrap();
+    let i = pos(b.len());
+    b[i] ^= 1;
+    fs::write(&p, &b).unwrap();
 }
