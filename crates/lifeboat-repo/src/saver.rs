@@ -15,20 +15,9 @@ use lifeboat_format::{
 };
 use lifeboat_storage::Storage;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-
-/// Counters of what a saver stored.
-#[derive(Debug, Default)]
-pub struct SaverStats {
-    pub blobs_added: AtomicU64,
-    /// Plaintext bytes of new blobs.
-    pub bytes_added: AtomicU64,
-    /// Bytes the new blobs take in packs.
-    pub bytes_stored: AtomicU64,
-    pub packs_written: AtomicU64,
-}
 
 struct Job {
     blob_type: BlobType,
@@ -47,7 +36,6 @@ struct Packed {
 struct Shared {
     error: Mutex<Option<RepoError>>,
     failed: AtomicBool,
-    stats: SaverStats,
 }
 
 impl Shared {
@@ -87,7 +75,6 @@ impl BlobSaver {
         let shared = Arc::new(Shared {
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
-            stats: SaverStats::default(),
         });
         let workers = (0..threads)
             .map(|_| {
@@ -119,10 +106,6 @@ impl BlobSaver {
     /// Blobs to store again even though the index lists them (found damaged by `check`).
     pub fn distrust(&mut self, ids: impl IntoIterator<Item = Id>) {
         self.distrust.extend(ids);
-    }
-
-    pub fn stats(&self) -> &SaverStats {
-        &self.shared.stats
     }
 
     fn check_failed(&self) -> Result<()> {
@@ -288,7 +271,7 @@ impl OpenPack {
         })
     }
 
-    fn add(&mut self, p: Packed) -> Result<u32> {
+    fn add(&mut self, p: Packed) -> Result<()> {
         let offset = u32::try_from(self.buf.len())
             .map_err(|_| RepoError::Invalid("pack exceeds 4 GiB".into()))?;
         let mut payload = p.payload;
@@ -307,7 +290,7 @@ impl OpenPack {
             stored_len,
             raw_len: p.raw_len,
         });
-        Ok(stored_len)
+        Ok(())
     }
 
     /// Appends the sealed trailer and its length; returns the pack's bytes and entries.
@@ -339,7 +322,6 @@ fn packer(
         if !dry_run {
             storage.put(&pack_handle(&id), &bytes)?;
         }
-        shared.stats.packs_written.fetch_add(1, Ordering::Relaxed);
         done.push(IndexPack {
             pack: id,
             pack_len: bytes.len() as u64,
@@ -352,7 +334,6 @@ fn packer(
             continue; // drain, so the workers and the caller never block on a dead packer
         }
         let slot = p.blob_type as usize;
-        let raw = p.raw_len as u64;
         let res = (|| {
             if open[slot].is_none() {
                 open[slot] = Some(OpenPack::new(&keys, pack_size)?);
@@ -360,13 +341,7 @@ fn packer(
             let Some(pack) = open[slot].as_mut() else {
                 return Ok(());
             };
-            let stored = pack.add(p)?;
-            shared.stats.blobs_added.fetch_add(1, Ordering::Relaxed);
-            shared.stats.bytes_added.fetch_add(raw, Ordering::Relaxed);
-            shared
-                .stats
-                .bytes_stored
-                .fetch_add(stored as u64, Ordering::Relaxed);
+            pack.add(p)?;
             if pack.buf.len() >= pack_size
                 && let Some(full) = open[slot].take()
             {
