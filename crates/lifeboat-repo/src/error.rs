@@ -37,6 +37,31 @@ pub enum RepoError {
     Interrupted,
     #[error("{0}")]
     Crypto(String),
+    #[error("no key file matches {0:?} (`lifeboat key list` shows them)")]
+    NoSuchKey(String),
+    #[error("{0:?} matches several key files; give more digits of the id")]
+    AmbiguousKey(String),
+    /// Removing this key file would leave the repository with none: nobody could open it.
+    #[error(
+        "key {0} is the repository's only key: removing it would make the repository unreadable; add another key first (`lifeboat key add`)"
+    )]
+    LastKey(String),
+    /// The key file this session opened with: the only one known to work.
+    #[error(
+        "key {0} is the one this password opened; to remove it, open the repository with another key's password, or use `lifeboat key passwd` to replace it"
+    )]
+    CurrentKey(String),
+    /// `key passwd` added the new key, but the old one is still there (it still opens the
+    /// repository with the old password).
+    #[error(
+        "the new key {new} was added and works, but the old key {old} could not be removed: {source}; the old password still opens the repository until `lifeboat key remove {old}` succeeds"
+    )]
+    OldKeyKept {
+        new: String,
+        old: String,
+        #[source]
+        source: Box<RepoError>,
+    },
 }
 
 impl RepoError {

@@ -13,6 +13,7 @@ pub mod archiver;
 pub mod check;
 mod error;
 pub mod index;
+mod keys;
 pub mod progress;
 mod repository;
 pub mod restorer;
@@ -23,6 +24,7 @@ pub mod walk;
 pub use archiver::{BackupOptions, BackupResult, backup, normalize_path};
 pub use check::{CheckReport, ReadData, check};
 pub use error::{RepoError, Result};
+pub use keys::KeyInfo;
 pub use progress::Progress;
 pub use repository::{
     IndexReport, InitOptions, PACK_HEADER_LEN, Repository, SnapshotFilter, pack_handle,

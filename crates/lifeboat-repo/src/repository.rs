@@ -36,6 +36,12 @@ pub const PACK_HEADER_LEN: usize = 8 + SALT_LEN;
 
 pub struct Repository {
     storage: Arc<dyn Storage>,
+    /// Kept (zeroized on drop) so that `key add`/`key passwd` can wrap it under another
+    /// password; everything else works with the derived `keys`.
+    pub(crate) master: MasterKey,
+    /// Name of the key file (under `keys/`) that opened this session, or that `init` wrote:
+    /// `key remove` refuses it and `key passwd` replaces it.
+    pub(crate) key_name: String,
     keys: Arc<Keys>,
     config: RepoConfig,
     index: Arc<Index>,
@@ -113,15 +119,10 @@ impl Repository {
             .wrap(password, opts.kdf)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
         let kf_bytes = kf.encode();
-        storage.put(
-            &Handle::new(
-                FileKind::Key,
-                lifeboat_crypto::storage_id(&kf_bytes).to_hex(),
-            ),
-            &kf_bytes,
-        )?;
-        let keys = master.keys();
-        let sealed = keys
+        let key_name = lifeboat_crypto::storage_id(&kf_bytes).to_hex();
+        storage.put(&Handle::new(FileKind::Key, key_name.clone()), &kf_bytes)?;
+        let sealed = master
+            .keys()
             .seal_file(&config_header(&config.id), &config.encode())
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
         storage
@@ -130,13 +131,20 @@ impl Repository {
                 StorageError::AlreadyExists(_) => RepoError::AlreadyExists(storage.location()),
                 e => e.into(),
             })?;
-        Ok(Repository::from_parts(storage, keys, config))
+        Ok(Repository::from_parts(storage, master, key_name, config))
     }
 
-    fn from_parts(storage: Arc<dyn Storage>, keys: Keys, config: RepoConfig) -> Self {
+    fn from_parts(
+        storage: Arc<dyn Storage>,
+        master: MasterKey,
+        key_name: String,
+        config: RepoConfig,
+    ) -> Self {
         Repository {
             storage,
-            keys: Arc::new(keys),
+            keys: Arc::new(master.keys()),
+            master,
+            key_name,
             config,
             index: Arc::new(Index::default()),
             ciphers: Mutex::new(HashMap::new()),
@@ -167,30 +175,53 @@ impl Repository {
                 "the repository has no key files",
             ));
         }
-        let mut master = None;
+        // A key file that opens with this password is not necessarily this repository's: two
+        // `init`s racing on one location with the same password leave the loser's key file,
+        // wrapping a master key that never sealed the config. So a key whose master key does
+        // not open the config only moves on to the next key file, and the config is reported
+        // damaged only when no key file leads to it.
+        let mut config_failure = None;
         for (name, _) in &keyfiles {
-            let bytes = storage.get(&Handle::new(FileKind::Key, name.clone()))?;
+            let bytes = match storage.get(&Handle::new(FileKind::Key, name.clone())) {
+                Ok(b) => b,
+                // Removed (`key remove`) between listing and reading.
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
             let Ok(kf) = KeyFile::decode(&bytes) else {
                 continue;
             };
-            if let Ok(m) = MasterKey::unwrap(password, &kf) {
-                master = Some(m);
-                break;
+            let Ok(master) = MasterKey::unwrap(password, &kf) else {
+                continue;
+            };
+            let plain = match master
+                .keys()
+                .open_file(&config_header(&repo_id), &cfg, "config")
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    config_failure.get_or_insert(RepoError::from_crypto("config", e));
+                    continue;
+                }
+            };
+            // From here the config has authenticated under this key: another key file (same
+            // master key, or a different one that cannot authenticate it) would not help.
+            let config =
+                RepoConfig::decode(&plain).map_err(|e| RepoError::from_format("config", e))?;
+            if config.id != repo_id {
+                return Err(RepoError::corrupt(
+                    "config",
+                    "repository id in clear and sealed differ",
+                ));
             }
-        }
-        let master = master.ok_or_else(|| RepoError::WrongPassword(storage.location()))?;
-        let keys = master.keys();
-        let plain = keys
-            .open_file(&config_header(&repo_id), &cfg, "config")
-            .map_err(|e| RepoError::from_crypto("config", e))?;
-        let config = RepoConfig::decode(&plain).map_err(|e| RepoError::from_format("config", e))?;
-        if config.id != repo_id {
-            return Err(RepoError::corrupt(
-                "config",
-                "repository id in clear and sealed differ",
+            return Ok(Repository::from_parts(
+                storage,
+                master,
+                name.clone(),
+                config,
             ));
         }
-        Ok(Repository::from_parts(storage, keys, config))
+        Err(config_failure.unwrap_or_else(|| RepoError::WrongPassword(storage.location())))
     }
 
     /// Keeps copies of index segments and snapshots under `dir`: opening a remote repository
@@ -440,7 +471,7 @@ pub fn pack_handle(id: &Id) -> Handle {
     Handle::new(FileKind::Pack, id.to_hex())
 }
 
-fn config_header(id: &Id) -> Vec<u8> {
+pub(crate) fn config_header(id: &Id) -> Vec<u8> {
     let mut h = magic::CONFIG.to_vec();
     h.extend_from_slice(&id.0);
     h

@@ -444,3 +444,53 @@ fn directory_metadata_is_applied_after_contents_deepest_first() {
     assert!(pos("meta /t/a/f") < pos("meta /t/a"));
     assert!(pos("meta /t/a") < pos("meta /t"));
 }
+
+/// Issue 3: two `init`s racing on one location with the same password leave the loser's key
+/// file, which opens with that password but wraps a master key that never sealed the config.
+/// `open` must move on to the next key file instead of reporting the config damaged.
+#[test]
+fn issue3_open_tries_next_key_when_config_does_not_open() {
+    let d = tempfile::tempdir().unwrap();
+    let winner = new_repo(d.path());
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(d.path().join("repo")));
+    let (winner_key, _) = storage.list(FileKind::Key).unwrap().remove(0);
+    // The loser's key file, named as init names it, and sorting before the winner's so that
+    // it is tried first (names are hashes: draw until one does).
+    let loser = lifeboat_crypto::MasterKey::generate().unwrap();
+    let (name, bytes) = loop {
+        let b = loser.wrap(b"pw", fast().kdf).unwrap().encode();
+        let n = lifeboat_crypto::storage_id(&b).to_hex();
+        if n < winner_key {
+            break (n, b);
+        }
+    };
+    let h = lifeboat_storage::Handle::new(FileKind::Key, name.clone());
+    storage.put(&h, &bytes).unwrap();
+    assert_eq!(storage.list(FileKind::Key).unwrap()[0].0, name);
+
+    let repo = Repository::open(storage.clone(), b"pw").expect("the winner's key opens it");
+    assert_eq!(repo.config().id, winner.config().id);
+    assert_eq!(repo.keys().blob_id(b"x"), winner.keys().blob_id(b"x"));
+    let current: Vec<_> = repo
+        .key_files()
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.current)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].name, winner_key);
+
+    // Only when no key file leads to the config is the config reported damaged (and a
+    // password no key file opens is still a wrong password).
+    storage
+        .delete(&lifeboat_storage::Handle::new(FileKind::Key, winner_key))
+        .unwrap();
+    assert!(matches!(
+        Repository::open(storage.clone(), b"pw"),
+        Err(lifeboat_repo::RepoError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        Repository::open(storage, b"other"),
+        Err(lifeboat_repo::RepoError::WrongPassword(_))
+    ));
+}

@@ -66,6 +66,8 @@ pub struct Global {
 pub enum Command {
     /// Create a new repository
     Init(InitArgs),
+    /// Manage the repository's keys: list them, add or remove a password, change one
+    Key(KeyArgs),
     /// Back up files, standard input or command output into a new snapshot
     Backup(BackupArgs),
     /// List snapshots
@@ -105,6 +107,42 @@ pub struct InitArgs {
     /// Target pack size
     #[arg(long, default_value = "16MiB", value_parser = parse_size)]
     pub pack_size: u64,
+    /// Argon2id memory in KiB
+    #[arg(long, default_value_t = lifeboat_format::KdfParams::DEFAULT.m_cost_kib, hide = true)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes
+    #[arg(long, default_value_t = lifeboat_format::KdfParams::DEFAULT.t_cost, hide = true)]
+    pub kdf_passes: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List the key files: id, Argon2id parameters, the one this password opened, damage
+    List,
+    /// Add a key: another password that opens the same repository
+    Add(NewKeyArgs),
+    /// Remove a key file (never the one this password opened, never the last one)
+    Remove {
+        /// Key id or a unique prefix of it (`lifeboat key list` shows them)
+        id: String,
+    },
+    /// Change the password: add a key with the new password, then remove the one in use
+    Passwd(NewKeyArgs),
+}
+
+/// Where `key add` and `key passwd` get the new password, and how it is protected.
+#[derive(Args, Debug)]
+pub struct NewKeyArgs {
+    /// Read the new password from the first line of this file (else LIFEBOAT_NEW_PASSWORD,
+    /// else a prompt on a terminal)
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
     /// Argon2id memory in KiB
     #[arg(long, default_value_t = lifeboat_format::KdfParams::DEFAULT.m_cost_kib, hide = true)]
     pub kdf_memory_kib: u32,

@@ -4,6 +4,7 @@
 mod backup;
 mod browse;
 mod check;
+mod key;
 mod restore;
 
 use crate::cli::{Cli, Command, Filter, Global, InitArgs};
@@ -19,6 +20,7 @@ pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
     let g = cli.global;
     match cli.command {
         Command::Init(a) => init(&g, a),
+        Command::Key(a) => key::run(&g, a),
         Command::Backup(a) => backup::run(&g, a, progress),
         Command::Snapshots(a) => browse::snapshots(&g, a),
         Command::Ls(a) => browse::ls(&g, a),

@@ -256,3 +256,20 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 pub fn restored(target: &Path, original: &Path) -> PathBuf {
     target.join(original.strip_prefix("/").unwrap_or(original))
 }
+
+impl Env {
+    /// Runs with another password in LIFEBOAT_PASSWORD; returns (exit code, stdout, stderr).
+    pub fn run_as(&self, password: &str, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .cmd()
+            .env("LIFEBOAT_PASSWORD", password)
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
