@@ -3,6 +3,11 @@
 # ports, and error messages that name the log to read. Sourced, not run.
 
 REMOTE_DIR="${LIFEBOAT_REMOTE_DIR:-/tmp/lifeboat-remote}"
+case "$REMOTE_DIR" in
+  /*[[:space:]]* | *[[:space:]]*) echo "LIFEBOAT_REMOTE_DIR must not contain whitespace: '$REMOTE_DIR'" >&2; exit 2 ;;
+  /*) ;;
+  *) echo "LIFEBOAT_REMOTE_DIR must be an absolute path: '$REMOTE_DIR'" >&2; exit 2 ;;
+esac
 SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Debian's python, not whatever python3 comes first on PATH (pyenv, venvs): the Swift,
 # Keystone and boto3 modules are installed for /usr/bin/python3 only.
@@ -143,6 +148,11 @@ random_secret() {
     (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' 'xy' >"$f")
   fi
   cat "$f"
+}
+
+# emit NAME VALUE: one `export NAME=VALUE` line, VALUE quoted for the shell when it needs it.
+emit() {
+  printf 'export %s=%q\n' "$1" "$2"
 }
 
 usage() {
