@@ -150,6 +150,13 @@ random_secret() {
   cat "$f"
 }
 
+# guard_start DIR: if the start that calls this fails, stop the processes it left in DIR (the
+# files, logs included, stay for reading; `stop` deletes them).
+guard_start() {
+  GUARD_DIR="$1"
+  trap 'rc=$?; if [ $rc -ne 0 ]; then stop_dir_processes "$GUARD_DIR"; say "start failed: its processes are stopped, its logs kept in $GUARD_DIR/log; \`$0 stop\` deletes them"; fi' EXIT
+}
+
 # emit NAME VALUE: one `export NAME=VALUE` line, VALUE quoted for the shell when it needs it.
 emit() {
   printf 'export %s=%q\n' "$1" "$2"
