@@ -17,6 +17,7 @@ mod keys;
 pub mod progress;
 mod repository;
 pub mod restorer;
+pub mod retention;
 pub mod saver;
 pub mod source;
 pub mod walk;
@@ -30,3 +31,4 @@ pub use repository::{
     IndexReport, InitOptions, PACK_HEADER_LEN, Repository, SnapshotFilter, pack_handle,
 };
 pub use restorer::{RestoreOptions, RestoreSummary, restore};
+pub use retention::{GroupBy, KeepPolicy};

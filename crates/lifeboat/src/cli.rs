@@ -84,6 +84,22 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the repository's integrity
     Check(CheckArgs),
+    /// Forget snapshots by a retention policy (or by id); `prune` then frees their data
+    #[command(
+        long_about = "Forget snapshots: by a retention policy, or exactly the snapshots given \
+                      by id.\n\n\
+                      Snapshots are split into groups (--group-by, default host,paths) and the \
+                      policy is applied to each group. --keep-hourly/daily/weekly/monthly/yearly N \
+                      keep the newest snapshot of each of the N most recent hours, days, ISO \
+                      weeks, months or years that have one; bucket boundaries are in the local \
+                      time zone (TZ). When a count is not used up, the oldest snapshot is kept \
+                      too. --keep-within keeps everything newer than DURATION before the newest \
+                      snapshot of the group. A snapshot is kept when any rule keeps it.\n\n\
+                      With no keep option and no snapshot ids nothing is forgotten: give a policy, \
+                      --defaults, or --keep-none. Forgetting deletes only the snapshot files; \
+                      run `lifeboat prune` to free the data."
+    )]
+    Forget(ForgetArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -193,6 +209,10 @@ pub struct BackupArgs {
     /// Do everything but write to the repository
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Record this as the backup's time instead of now (to import older backups): RFC 3339
+    /// (`2024-02-15T18:00:00Z`) or `YYYY-MM-DD HH:MM:SS` in the local time zone
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub time: Option<jiff::Timestamp>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -302,6 +322,120 @@ pub struct CheckArgs {
     pub read_data_subset: Option<String>,
 }
 
+/// The options that make a policy: snapshot ids and --keep-none conflict with them.
+const KEEP_OPTIONS: [&str; 9] = [
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+    "keep_within",
+    "keep_tags",
+    "defaults",
+];
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Forget exactly these snapshots (id, unique prefix, or `latest`); no policy applies
+    #[arg(value_name = "SNAPSHOT", conflicts_with_all = KEEP_OPTIONS)]
+    pub snapshots: Vec<String>,
+    /// Keep the N newest snapshots
+    #[arg(short = 'l', long, value_name = "N", value_parser = parse_count)]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N most recent hours that have one
+    #[arg(short = 'H', long, value_name = "N", value_parser = parse_count)]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the N most recent days that have one
+    #[arg(short = 'd', long, value_name = "N", value_parser = parse_count)]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the N most recent ISO weeks that have one
+    #[arg(short = 'w', long, value_name = "N", value_parser = parse_count)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the N most recent months that have one
+    #[arg(short = 'm', long, value_name = "N", value_parser = parse_count)]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the N most recent years that have one
+    #[arg(short = 'y', long, value_name = "N", value_parser = parse_count)]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot newer than DURATION before the group's newest: numbers with units
+    /// y, m (months), w, d, h, e.g. 36h, 7d, 2w, 1y2m
+    #[arg(long, value_name = "DURATION", value_parser = parse_within)]
+    pub keep_within: Option<lifeboat_repo::retention::Within>,
+    /// Keep every snapshot with this tag (repeatable: any of them)
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
+    /// Add the operator default: --keep-daily 7 --keep-weekly 4 --keep-monthly 6
+    #[arg(long)]
+    pub defaults: bool,
+    /// Forget every selected snapshot (no policy)
+    #[arg(long, visible_alias = "all", conflicts_with_all = KEEP_OPTIONS, conflicts_with = "snapshots")]
+    pub keep_none: bool,
+    /// Decide separately for each group of snapshots with the same values of these fields:
+    /// host, tags, paths (any subset, comma-separated; "" for one group)
+    #[arg(short = 'g', long, value_name = "FIELDS", default_value = "host,paths", value_parser = parse_group_by)]
+    pub group_by: lifeboat_repo::GroupBy,
+    /// Show what would be kept and removed, and why; change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
+/// A keep count: a number, or `unlimited` for every bucket there is.
+pub fn parse_count(s: &str) -> Result<u32, String> {
+    if s == "unlimited" {
+        return Ok(lifeboat_repo::retention::UNLIMITED);
+    }
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| *n != lifeboat_repo::retention::UNLIMITED)
+        .ok_or_else(|| format!("{s:?} is not a count (a number, or `unlimited`)"))
+}
+
+fn parse_within(s: &str) -> Result<lifeboat_repo::retention::Within, String> {
+    s.parse()
+}
+
+fn parse_group_by(s: &str) -> Result<lifeboat_repo::GroupBy, String> {
+    s.parse()
+}
+
+/// A point in time: RFC 3339 with an offset, or a civil `YYYY-MM-DD HH:MM:SS` (or with `T`)
+/// taken in the local time zone.
+pub fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let civil: jiff::civil::DateTime = s.parse().map_err(|_| {
+        format!("{s:?} is not a time: use RFC 3339 (2024-02-15T18:00:00Z) or YYYY-MM-DD HH:MM:SS")
+    })?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::system())
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Snapshots to copy: ids, unique prefixes or `latest` (default: all, narrowed by
+    /// --host, --tag and --path)
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// The target repository: a path or file:///path (it must exist: `lifeboat init -r TARGET`)
+    #[arg(long, value_name = "REPO")]
+    pub to: String,
+    /// Read the target's password from the first line of this file (else
+    /// LIFEBOAT_TO_PASSWORD, else a prompt on a terminal)
+    #[arg(long, value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+    /// Show what would be copied and how much would be added; write nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub filter: Filter,
+}
+
 /// Parses sizes like `1MiB`, `512KiB`, `16M`, `4096`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -329,6 +463,22 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn times_and_counts() {
+        assert_eq!(
+            parse_time("2024-02-15T18:00:00Z").map(|t| t.as_second()),
+            Ok(1_708_020_000)
+        );
+        assert!(parse_time("2024-02-15 18:00:00").is_ok());
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(parse_count("7"), Ok(7));
+        assert_eq!(
+            parse_count("unlimited"),
+            Ok(lifeboat_repo::retention::UNLIMITED)
+        );
+        assert!(parse_count("-1").is_err());
     }
 
     #[test]

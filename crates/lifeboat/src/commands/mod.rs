@@ -4,6 +4,7 @@
 mod backup;
 mod browse;
 mod check;
+mod forget;
 mod key;
 mod restore;
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
         Command::Dump(a) => browse::dump(&g, a),
         Command::Restore(a) => restore::run(&g, a, progress),
         Command::Check(a) => check::run(&g, a, progress),
+        Command::Forget(a) => forget::run(&g, a, progress),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

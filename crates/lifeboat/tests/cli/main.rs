@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod forget;
 mod keys;
 mod metadata;
 mod streams;
