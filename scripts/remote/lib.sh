@@ -8,9 +8,11 @@ case "$REMOTE_DIR" in
   /*) ;;
   *) echo "LIFEBOAT_REMOTE_DIR must be an absolute path: '$REMOTE_DIR'" >&2; exit 2 ;;
 esac
+# shellcheck disable=SC2034 # used by the scripts that source this file
 SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Debian's python, not whatever python3 comes first on PATH (pyenv, venvs): the Swift,
 # Keystone and boto3 modules are installed for /usr/bin/python3 only.
+# shellcheck disable=SC2034
 PY=/usr/bin/python3
 
 die() {
@@ -32,6 +34,9 @@ need_cmd() {
   done
 }
 
+# No `cmd | grep -q` anywhere in these scripts: grep -q exits at the first match, the writer
+# may then die of SIGPIPE, and with pipefail the pipeline fails although it matched.
+
 # pid_alive PIDFILE MARKER: the pid in PIDFILE is a live process whose command line contains
 # MARKER (a path in the state dir), so a recycled pid is never taken for ours.
 pid_alive() {
@@ -40,25 +45,26 @@ pid_alive() {
   pid="$(cat "$pidfile" 2>/dev/null)" || return 1
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$marker"
+  local cmd
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+  [[ "$cmd" == *"$marker"* ]]
 }
 
 # pids_matching MARKER: every process whose command line contains MARKER (the component's
 # state dir), for stop to catch what a lost pid file would leave behind.
 pids_matching() {
-  local marker="$1" d pid
+  local marker="$1" d pid cmd
   for d in /proc/[0-9]*; do
     pid="${d#/proc/}"
     [ "$pid" = "$$" ] && continue
     [ "$pid" = "$BASHPID" ] && continue
-    if tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -qF -- "$marker"; then
+    cmd="$(tr '\0' ' ' 2>/dev/null <"$d/cmdline")" || continue
+    case "$cmd" in
       # Not our own shell or one of its helpers (their command lines carry the marker too
       # when it was passed as an argument).
-      case "$(tr '\0' ' ' 2>/dev/null <"$d/cmdline")" in
-        *scripts/remote/*) continue ;;
-      esac
-      echo "$pid"
-    fi
+      *scripts/remote/*) continue ;;
+      *"$marker"*) echo "$pid" ;;
+    esac
   done
 }
 
@@ -106,7 +112,7 @@ stop_dir_processes() {
 
 # port_busy HOST PORT: something listens there.
 port_busy() {
-  ss -Htln "sport = :$2" 2>/dev/null | awk '{print $4}' | grep -qE "^(${1//./\\.}|\\*|0\\.0\\.0\\.0|\\[::\\]):$2$"
+  ss -Htln "sport = :$2" 2>/dev/null | awk '{print $4}' | grep -E "^(${1//./\\.}|\\*|0\\.0\\.0\\.0|\\[::\\]):$2$" >/dev/null
 }
 
 # wait_port HOST PORT SECONDS PIDFILE MARKER LOG: wait until HOST:PORT accepts connections;
@@ -154,7 +160,15 @@ random_secret() {
 # files, logs included, stay for reading; `stop` deletes them).
 guard_start() {
   GUARD_DIR="$1"
-  trap 'rc=$?; if [ $rc -ne 0 ]; then stop_dir_processes "$GUARD_DIR"; say "start failed: its processes are stopped, its logs kept in $GUARD_DIR/log; \`$0 stop\` deletes them"; fi' EXIT
+  trap guard_exit EXIT
+}
+
+guard_exit() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    stop_dir_processes "$GUARD_DIR"
+    say "start failed: its processes are stopped, its logs kept in $GUARD_DIR/log; '$0 stop' deletes them"
+  fi
 }
 
 # emit NAME VALUE: one `export NAME=VALUE` line, VALUE quoted for the shell when it needs it.
