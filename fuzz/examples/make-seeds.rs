@@ -119,7 +119,7 @@ fn main() {
         kdf: KdfParams::DEFAULT,
         salt: [0x11; 32],
         nonce: [0x22; 12],
-        wrapped: [0x33; 80],
+        wrapped: vec![0x33; 80],
     }
     .encode();
     for (name, b) in [
@@ -348,6 +348,7 @@ fn sample_snapshot() -> Snapshot {
             bytes_stored: 700,
         },
         run_id: Some("run-1".into()),
+        copied_from: None,
         program_version: "0.1.0".into(),
     }
 }

@@ -10,8 +10,8 @@
 //! Secrets live in `Zeroizing` buffers and have no `Debug` output.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use lifeboat_format::{Id, KEYFILE_WRAPPED_LEN, KdfParams, KeyFile};
-use zeroize::Zeroizing;
+use lifeboat_format::{Id, KdfParams, KeyFile};
+use zeroize::{Zeroize, Zeroizing};
 
 /// BLAKE3 `derive_key` contexts. They are part of the format: changing one makes every
 /// existing repository unreadable.
@@ -56,44 +56,106 @@ pub fn storage_id(stored: &[u8]) -> Id {
     Id(*blake3::hash(stored).as_bytes())
 }
 
-/// The repository's master key: 64 random bytes, never stored in clear.
-pub struct MasterKey(Zeroizing<[u8; 64]>);
+/// The repository's master key: 64 random bytes, never stored in clear; after a rotation
+/// also the data keys of every generation (a keyring).
+pub struct MasterKey {
+    master: Zeroizing<[u8; 64]>,
+    /// The generation that writes; 0 = the data key derived from the master key.
+    current: u64,
+    generations: Vec<(u64, Zeroizing<[u8; 32]>)>,
+}
 
 impl MasterKey {
     pub fn generate() -> Result<Self, CryptoError> {
         let mut k = Zeroizing::new([0u8; 64]);
         random_bytes(k.as_mut())?;
-        Ok(MasterKey(k))
+        Ok(MasterKey {
+            master: k,
+            current: 0,
+            generations: Vec::new(),
+        })
+    }
+
+    /// The same master key (blob ids and chunk boundaries do not change, so deduplication
+    /// goes on) with a new random data key that writes from now on. Objects sealed under
+    /// earlier generations stay readable.
+    pub fn rotate(&self) -> Result<Self, CryptoError> {
+        let mut tag = [0u8; 8];
+        let mut t = 0u64;
+        // Nonzero and new; the loop ends at once in practice (2^-64 per try).
+        while t == 0 || self.generations.iter().any(|(g, _)| *g == t) {
+            random_bytes(&mut tag)?;
+            t = u64::from_le_bytes(tag);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        random_bytes(key.as_mut())?;
+        let mut generations: Vec<(u64, Zeroizing<[u8; 32]>)> = self
+            .generations
+            .iter()
+            .map(|(g, k)| (*g, k.clone()))
+            .collect();
+        generations.push((t, key));
+        Ok(MasterKey {
+            master: self.master.clone(),
+            current: t,
+            generations,
+        })
+    }
+
+    /// The generation that writes (0 before any rotation).
+    pub fn current_generation(&self) -> u64 {
+        self.current
     }
 
     /// Derives the working keys. Done once per command.
     pub fn keys(&self) -> Keys {
-        let data = Zeroizing::new(blake3::derive_key(context::DATA_KEY, self.0.as_ref()));
-        let id = Zeroizing::new(blake3::derive_key(context::ID_KEY, self.0.as_ref()));
-        let seed = blake3::derive_key(context::CHUNKER_SEED, self.0.as_ref());
+        let data = Zeroizing::new(blake3::derive_key(context::DATA_KEY, self.master.as_ref()));
+        let id = Zeroizing::new(blake3::derive_key(context::ID_KEY, self.master.as_ref()));
+        let seed = blake3::derive_key(context::CHUNKER_SEED, self.master.as_ref());
         let mut s = [0u8; 8];
         s.copy_from_slice(&seed[..8]);
         Keys {
             data,
+            generations: self
+                .generations
+                .iter()
+                .map(|(g, k)| (*g, k.clone()))
+                .collect(),
+            current: self.current,
             id,
             chunker_seed: u64::from_le_bytes(s),
         }
     }
 
-    /// Wraps this key under `password` into a new key file.
+    /// Wraps this key under `password` into a new key file: version 1 (the master key alone)
+    /// until the first rotation, version 2 (the keyring) after.
     pub fn wrap(&self, password: &[u8], kdf: KdfParams) -> Result<KeyFile, CryptoError> {
         let mut salt = [0u8; 32];
         let mut nonce = [0u8; 12];
         random_bytes(&mut salt)?;
         random_bytes(&mut nonce)?;
+        let plain = if self.generations.is_empty() {
+            Zeroizing::new(self.master.to_vec())
+        } else {
+            Zeroizing::new(
+                lifeboat_format::Keyring {
+                    master: *self.master,
+                    current: self.current,
+                    generations: self.generations.iter().map(|(g, k)| (*g, **k)).collect(),
+                }
+                .encode(),
+            )
+        };
+        // The header (and with it the magic, which depends on the sealed length) is the
+        // associated data, so the placeholder has the final length.
         let mut kf = KeyFile {
             kdf,
             salt,
             nonce,
-            wrapped: [0u8; KEYFILE_WRAPPED_LEN],
+            wrapped: vec![0u8; plain.len() + TAG_LEN],
         };
         let kek = kek(password, &kf)?;
-        let mut buf = Zeroizing::new(self.0.to_vec());
+        let mut buf = Zeroizing::new(plain.to_vec());
         kek.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(kf.header()),
@@ -115,9 +177,33 @@ impl MasterKey {
                 &mut buf[..],
             )
             .map_err(|_| CryptoError::WrongPassword)?;
-        let mut k = Zeroizing::new([0u8; 64]);
-        k.copy_from_slice(plain);
-        Ok(MasterKey(k))
+        if !kf.is_keyring() {
+            let mut k = Zeroizing::new([0u8; 64]);
+            k.copy_from_slice(plain);
+            return Ok(MasterKey {
+                master: k,
+                current: 0,
+                generations: Vec::new(),
+            });
+        }
+        let ring =
+            lifeboat_format::Keyring::decode(plain).map_err(|_| CryptoError::Corrupt("keyring"))?;
+        let out = MasterKey {
+            master: Zeroizing::new(ring.master),
+            current: ring.current,
+            generations: ring
+                .generations
+                .iter()
+                .map(|(g, k)| (*g, Zeroizing::new(*k)))
+                .collect(),
+        };
+        // The decoded copy held key material too.
+        let mut ring = ring;
+        ring.master.zeroize();
+        for (_, k) in &mut ring.generations {
+            k.zeroize();
+        }
+        Ok(out)
     }
 }
 
@@ -139,7 +225,12 @@ fn aead_key(k: &[u8; 32]) -> Result<LessSafeKey, CryptoError> {
 
 /// The keys a repository works with, derived from the master key.
 pub struct Keys {
+    /// Generation 0: derived from the master key.
     data: Zeroizing<[u8; 32]>,
+    /// Later generations, by tag. An object's salt starts with its generation's tag
+    /// (8 bytes, little-endian); a salt matching no tag is generation 0.
+    generations: Vec<(u64, Zeroizing<[u8; 32]>)>,
+    current: u64,
     id: Zeroizing<[u8; 32]>,
     /// XORed into the FastCDC gear table so cut points do not reveal content across repositories.
     pub chunker_seed: u64,
@@ -152,10 +243,43 @@ impl Keys {
         Id(*blake3::keyed_hash(&self.id, plaintext).as_bytes())
     }
 
+    /// The data-key generation an object with this salt was sealed under.
+    pub fn generation_of(&self, salt: &[u8; SALT_LEN]) -> u64 {
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&salt[..8]);
+        let t = u64::from_le_bytes(t);
+        if t != 0 && self.generations.iter().any(|(g, _)| *g == t) {
+            t
+        } else {
+            0
+        }
+    }
+
+    /// The generation new objects are sealed under.
+    pub fn current_generation(&self) -> u64 {
+        self.current
+    }
+
+    /// A fresh random salt for a new object, starting with the current generation's tag
+    /// (from the first rotation on); 192 random bits remain.
+    pub fn new_salt(&self) -> Result<[u8; SALT_LEN], CryptoError> {
+        let mut salt = [0u8; SALT_LEN];
+        random_bytes(&mut salt)?;
+        if self.current != 0 {
+            salt[..8].copy_from_slice(&self.current.to_le_bytes());
+        }
+        Ok(salt)
+    }
+
     /// The cipher of one stored file with this salt.
     pub fn file_cipher(&self, salt: &[u8; SALT_LEN]) -> Result<FileCipher, CryptoError> {
+        let g = self.generation_of(salt);
+        let data: &[u8; 32] = match self.generations.iter().find(|(t, _)| *t == g) {
+            Some((_, k)) => k,
+            None => &self.data,
+        };
         let mut material = Zeroizing::new([0u8; 64]);
-        material[..32].copy_from_slice(self.data.as_ref());
+        material[..32].copy_from_slice(data.as_ref());
         material[32..].copy_from_slice(salt);
         let k = Zeroizing::new(blake3::derive_key(context::FILE_KEY, material.as_ref()));
         Ok(FileCipher(aead_key(&k)?))
@@ -166,8 +290,7 @@ impl Keys {
     /// (the magic, for config also the repository id) as associated data, so a file of one
     /// kind cannot be passed off as another.
     pub fn seal_file(&self, header: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut salt = [0u8; SALT_LEN];
-        random_bytes(&mut salt)?;
+        let salt = self.new_salt()?;
         let cipher = self.file_cipher(&salt)?;
         let mut out = Vec::with_capacity(header.len() + SALT_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(header);
@@ -266,7 +389,47 @@ mod tests {
         for (i, b) in k.iter_mut().enumerate() {
             *b = i as u8;
         }
-        MasterKey(k)
+        MasterKey {
+            master: k,
+            current: 0,
+            generations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rotation_writes_with_a_new_key_and_still_reads_the_old() {
+        let m = fixed_master();
+        let k0 = m.keys();
+        let old = k0.seal_file(b"HDR", b"before").unwrap();
+        let r = m.rotate().unwrap();
+        assert_ne!(r.current_generation(), 0);
+        let k1 = r.keys();
+        // Same ids and chunk boundaries: deduplication goes on across the rotation.
+        assert_eq!(k0.blob_id(b"x"), k1.blob_id(b"x"));
+        assert_eq!(k0.chunker_seed, k1.chunker_seed);
+        let new = k1.seal_file(b"HDR", b"after").unwrap();
+        assert_eq!(k1.open_file(b"HDR", &old, "f").unwrap(), b"before");
+        assert_eq!(k1.open_file(b"HDR", &new, "f").unwrap(), b"after");
+        // The old keys (a leaked master key) cannot open what the new generation sealed.
+        assert!(k0.open_file(b"HDR", &new, "f").is_err());
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(&new[3..3 + SALT_LEN]);
+        assert_eq!(k1.generation_of(&salt), r.current_generation());
+        // The keyring survives a wrap (version 2) and a second rotation keeps every key.
+        let kf = r.wrap(b"pw", FAST).unwrap();
+        assert!(kf.is_keyring());
+        let kf = KeyFile::decode(&kf.encode()).unwrap();
+        let back = MasterKey::unwrap(b"pw", &kf).unwrap();
+        assert_eq!(back.current_generation(), r.current_generation());
+        assert_eq!(back.keys().open_file(b"HDR", &old, "f").unwrap(), b"before");
+        let r2 = back.rotate().unwrap();
+        let k2 = r2.keys();
+        assert_eq!(k2.open_file(b"HDR", &new, "f").unwrap(), b"after");
+        assert_eq!(k2.open_file(b"HDR", &old, "f").unwrap(), b"before");
+        assert!(
+            !m.wrap(b"pw", FAST).unwrap().is_keyring(),
+            "no rotation: version 1"
+        );
     }
 
     #[test]
@@ -275,7 +438,7 @@ mod tests {
         let kf = m.wrap(b"secret", FAST).unwrap();
         let kf = KeyFile::decode(&kf.encode()).unwrap();
         let m2 = MasterKey::unwrap(b"secret", &kf).unwrap();
-        assert_eq!(*m.0, *m2.0);
+        assert_eq!(*m.master, *m2.master);
         assert!(matches!(
             MasterKey::unwrap(b"Secret", &kf),
             Err(CryptoError::WrongPassword)

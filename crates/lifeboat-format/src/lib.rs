@@ -13,6 +13,7 @@ mod config;
 mod id;
 mod index;
 mod keyfile;
+mod maintenance;
 mod snapshot;
 mod tree;
 
@@ -24,8 +25,14 @@ pub use index::{
     BLOB_ENTRY_LEN, BlobEntry, BlobType, Compression, IndexPack, IndexSegment, decode_blob_entries,
     encode_blob_entries,
 };
-pub use keyfile::{KEYFILE_WRAPPED_LEN, KdfParams, KeyFile};
-pub use snapshot::{SNAPSHOT_VERSION, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary};
+pub use keyfile::{KEYFILE_WRAPPED_LEN, KdfParams, KeyFile, Keyring, MAX_GENERATIONS};
+pub use maintenance::{
+    BadBlob, HEALTH_VERSION, Health, LEASE_VERSION, Lease, LeaseKind, MARKS_VERSION, Mark,
+    MarkReason, Marks,
+};
+pub use snapshot::{
+    CopiedFrom, SNAPSHOT_VERSION, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary,
+};
 pub use tree::{Content, Node, NodeKind, Timestamp, Tree};
 pub use tree::{escape_bytes, is_valid_name};
 
@@ -36,12 +43,20 @@ pub mod magic {
     pub const CONFIG: &[u8; 8] = b"LBCONF01";
     /// `keys/<id>`: a password-wrapped master key.
     pub const KEY: &[u8; 8] = b"LBKEYF01";
+    /// `keys/<id>` after a key rotation: a password-wrapped keyring.
+    pub const KEY_V2: &[u8; 8] = b"LBKEYF02";
     /// `data/<xx>/<id>`: a pack of sealed blobs and its sealed trailer.
     pub const PACK: &[u8; 8] = b"LBPACK01";
     /// `index/<id>`: a sealed index segment.
     pub const INDEX: &[u8; 8] = b"LBINDX01";
     /// `snapshots/<id>`: a sealed snapshot.
     pub const SNAPSHOT: &[u8; 8] = b"LBSNAP01";
+    /// `marks/<id>`: the sealed prune marks (packs waiting to be deleted).
+    pub const MARKS: &[u8; 8] = b"LBMARK01";
+    /// `locks/<name>`: a sealed lease (a running prune or backup).
+    pub const LEASE: &[u8; 8] = b"LBLEAS01";
+    /// `health/<id>`: what `check --read-data*` verified, and the blobs it found damaged.
+    pub const HEALTH: &[u8; 8] = b"LBHLTH01";
 }
 
 /// Length of every magic.

@@ -39,7 +39,22 @@ pub struct Snapshot {
     /// Ties together the snapshots of one run (several components, several nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// Set by `lifeboat copy`: the snapshot this one is a copy of. Omitted otherwise, so
+    /// snapshots that are not copies are written exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<CopiedFrom>,
     pub program_version: String,
+}
+
+/// Where a copied snapshot came from: the snapshot as its first backup wrote it. A copy of a
+/// copy names the same original, so copies made along different paths (A to B to C, and A to
+/// C) are recognised as one snapshot and not copied twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CopiedFrom {
+    /// The id of the repository the original snapshot is in (its config's id, §4.2).
+    pub repository: Id,
+    /// The original snapshot's id (its file name in that repository).
+    pub snapshot: Id,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +92,15 @@ pub struct SnapshotSummary {
 impl Snapshot {
     pub fn is_complete(&self) -> bool {
         self.skipped.is_empty()
+    }
+
+    /// The original of this snapshot, stored under `id` in the repository `repository`:
+    /// what it was copied from, or itself if it is no copy.
+    pub fn origin(&self, repository: Id, id: Id) -> CopiedFrom {
+        self.copied_from.unwrap_or(CopiedFrom {
+            repository,
+            snapshot: id,
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {

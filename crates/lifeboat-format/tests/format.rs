@@ -28,6 +28,10 @@ fn snapshot_json_keeps_every_field_and_ignores_unknown_ones() {
             ..SnapshotSummary::default()
         },
         run_id: None,
+        copied_from: Some(CopiedFrom {
+            repository: Id([5; 32]),
+            snapshot: Id([6; 32]),
+        }),
         program_version: "0.1.0".into(),
     };
     let back = Snapshot::decode(&s.encode()).unwrap();
@@ -44,6 +48,40 @@ fn snapshot_json_keeps_every_field_and_ignores_unknown_ones() {
         Snapshot::decode(&serde_json::to_vec(&v).unwrap()),
         Err(FormatError::Version { .. })
     ));
+}
+
+#[test]
+fn copied_from_is_written_only_for_copies() {
+    let mut v: serde_json::Value = serde_json::json!({
+        "version": 1, "time": "2026-11-23T07:00:00Z", "time_end": "2026-11-23T07:00:01Z",
+        "hostname": "h", "username": "u", "paths": [], "tree": Id([1; 32]).to_hex(),
+        "program_version": "0.1.0",
+    });
+    // A snapshot written before the field existed reads as no copy, and is written back
+    // without it.
+    let s = Snapshot::decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(s.copied_from, None);
+    assert!(
+        !String::from_utf8(s.encode())
+            .unwrap()
+            .contains("copied_from")
+    );
+    assert_eq!(
+        s.origin(Id([2; 32]), Id([3; 32])),
+        CopiedFrom {
+            repository: Id([2; 32]),
+            snapshot: Id([3; 32])
+        }
+    );
+    let from = CopiedFrom {
+        repository: Id([4; 32]),
+        snapshot: Id([5; 32]),
+    };
+    v["copied_from"] =
+        serde_json::json!({"repository": Id([4; 32]).to_hex(), "snapshot": Id([5; 32]).to_hex()});
+    let c = Snapshot::decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(c.copied_from, Some(from));
+    assert_eq!(c.origin(Id([2; 32]), Id([3; 32])), from);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! cache therefore changes no result.
 
 use crate::error::{RepoError, Result};
+use crate::lease::{BackupLease, LeaseHolder};
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::saver::BlobSaver;
@@ -15,6 +16,7 @@ use lifeboat_format::{
     BlobType, Content, Id, Node, NodeKind, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary,
     Timestamp, Tree,
 };
+use lifeboat_storage::FileKind;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Read;
@@ -34,6 +36,9 @@ pub struct BackupOptions {
     pub compression: Option<i32>,
     pub dry_run: bool,
     pub run_id: Option<String>,
+    /// The snapshot's time instead of now (importing older backups); the snapshot's end
+    /// time keeps the backup's duration after it.
+    pub time: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug)]
@@ -121,10 +126,47 @@ pub fn backup(
         max: cfg.chunk_max as usize,
     };
     let level = opts.compression.unwrap_or(cfg.compression);
+    // The lease comes first and the marks are read after it: a prune that marks packs
+    // later sees this lease's start time and keeps those packs for this backup.
+    let lease = if opts.dry_run {
+        None
+    } else {
+        Some(BackupLease::acquire(
+            repo,
+            &LeaseHolder {
+                hostname: opts.hostname.clone(),
+                username: opts.username.clone(),
+                command: "backup".into(),
+            },
+        )?)
+    };
+    let marks_at_start = repo.read_marks()?;
+    let mut saver = BlobSaver::new(repo, level, opts.dry_run);
+    // Self-healing: content that check found damaged is stored again when met. A health
+    // record that cannot be read only loses that (check reports it).
+    // Only where the index still points at the damaged copy: once an undamaged copy exists,
+    // readers prefer it and nothing needs storing again.
+    if let Ok(h) = repo.read_health() {
+        let index = repo.index();
+        saver.distrust(
+            h.health
+                .bad
+                .iter()
+                .filter(|b| index.get(&b.blob).is_some_and(|l| l.pack == b.pack))
+                .map(|b| b.blob),
+        );
+    }
+    saver.set_marked(
+        repo.index()
+            .packs()
+            .iter()
+            .map(|(id, _)| marks_at_start.marks().is_some_and(|m| m.get(id).is_some()))
+            .collect(),
+    );
     let a = Archiver {
         repo,
         source,
-        saver: BlobSaver::new(repo, level, opts.dry_run),
+        saver,
         chunking: Chunking::Content(Cutter::new(params, repo.keys().chunker_seed)),
         progress,
         skipped: Mutex::new(Vec::new()),
@@ -193,17 +235,26 @@ pub fn backup(
         summary,
         ..
     } = a;
+    let used_packs = saver.used_packs();
     let packs = saver.finish(repo)?;
+    if let Some(lease) = &lease {
+        check_reused_packs(repo, lease, &marks_at_start.files, &used_packs)?;
+    }
     let mut summary = summary.into_inner().unwrap_or_default();
     for b in packs.iter().flat_map(|p| &p.blobs) {
         summary.blobs_added += 1;
         summary.bytes_added += b.raw_len as u64;
         summary.bytes_stored += b.stored_len as u64;
     }
+    let end = jiff::Timestamp::now();
+    let (time, time_end) = match opts.time {
+        Some(t) => (t, t.checked_add(end.duration_since(start)).unwrap_or(t)),
+        None => (start, end),
+    };
     let snapshot = Snapshot {
         version: lifeboat_format::SNAPSHOT_VERSION,
-        time: start,
-        time_end: jiff::Timestamp::now(),
+        time,
+        time_end,
         hostname: opts.hostname.clone(),
         username: opts.username.clone(),
         paths: opts
@@ -223,6 +274,7 @@ pub fn backup(
         },
         summary,
         run_id: opts.run_id.clone(),
+        copied_from: None,
         program_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     if progress.cancelled() {
@@ -234,6 +286,48 @@ pub fn backup(
         Some(repo.write_snapshot(&snapshot)?)
     };
     Ok(BackupResult { id, snapshot })
+}
+
+/// Before the snapshot commits: if a prune ran while this backup did (the marks changed) or
+/// this backup's lease lapsed (the process was suspended), check that every pack it reused is
+/// still there. Prune deletes only packs marked for longer than its grace period and not
+/// protected by a live backup lease, so this fails only in a run that outlived both.
+pub(crate) fn check_reused_packs(
+    repo: &Repository,
+    lease: &BackupLease,
+    marks_files_at_start: &[String],
+    used: &[Id],
+) -> Result<()> {
+    let mut now: Vec<String> = repo
+        .storage()
+        .list(FileKind::Marks)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    now.sort();
+    let mut before = marks_files_at_start.to_vec();
+    before.sort();
+    if now == before && !lease.lapsed() {
+        return Ok(());
+    }
+    let present: std::collections::HashSet<String> = repo
+        .storage()
+        .list(FileKind::Pack)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let missing: Vec<&Id> = used
+        .iter()
+        .filter(|p| !present.contains(&p.to_hex()))
+        .collect();
+    if let Some(first) = missing.first() {
+        return Err(RepoError::ConcurrentPrune(format!(
+            "a prune deleted {} pack(s) this backup reused while it ran (first: {})",
+            missing.len(),
+            first.short()
+        )));
+    }
+    Ok(())
 }
 
 impl Archiver<'_> {

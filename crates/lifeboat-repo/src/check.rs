@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 pub enum ReadData {
     None,
     All,
-    /// A random share, in percent.
+    /// The least recently verified packs (never verified first), adding up to this share of
+    /// the repository's bytes, in percent: nightly runs cover everything over time.
     Percent(f64),
     /// Part `n` of `t` (1-based): the packs whose id's first 32 bits modulo `t` is `n - 1`,
     /// so `1/7` .. `7/7` on seven nights cover everything.
@@ -39,10 +40,39 @@ pub struct CheckReport {
     pub bytes_read: u64,
     /// (snapshot id, path) of every file that cannot be restored whole.
     pub affected: Vec<(String, String)>,
+    /// Packs never read and verified by any check (from the health record).
+    pub packs_never_verified: usize,
+    /// Unix seconds of the oldest verification among verified packs.
+    pub oldest_verification: Option<i64>,
+    /// Damaged blobs recorded (found now or by earlier checks and not yet healed).
+    pub bad_blobs: usize,
+}
+
+/// Options of a check beyond what to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// Skip packs verified less than this many seconds ago (`--max-age`).
+    pub max_age: Option<i64>,
 }
 
 pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Result<CheckReport> {
+    check_with(repo, read, CheckOptions::default(), progress)
+}
+
+pub fn check_with(
+    repo: &mut Repository,
+    read: ReadData,
+    opts: CheckOptions,
+    progress: &Progress,
+) -> Result<CheckReport> {
     let mut r = CheckReport::default();
+    let now = jiff::Timestamp::now().as_second();
+    let health = repo.read_health()?;
+    for (file, e) in &health.damaged {
+        r.warnings.push(format!(
+            "{file}: {e}; what it recorded is forgotten (the next checks verify again)"
+        ));
+    }
     let ir = repo.load_index()?;
     for (file, e) in ir.damaged {
         r.errors.push(format!("{file}: {e}"));
@@ -53,10 +83,16 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
 
     // Blobs that cannot be read, with the reason, from missing or truncated packs.
     let mut bad: HashMap<Id, String> = HashMap::new();
-    let mut by_pack: HashMap<u32, Vec<(Id, BlobLocation)>> = HashMap::new();
-    for (id, loc) in index.iter() {
-        by_pack.entry(loc.pack_number).or_default().push((id, loc));
-    }
+    // Rows grouped by pack (4 bytes per blob); locations are materialised one pack at a
+    // time, so check's memory stays close to the index's own.
+    let by_pack = index.rows_by_pack();
+    let blobs_of = |n: u32| -> Vec<(Id, BlobLocation)> {
+        by_pack
+            .rows(n)
+            .iter()
+            .filter_map(|r| index.at(*r as usize))
+            .collect()
+    };
     let mut indexed: HashSet<String> = HashSet::new();
     for (n, (pack, len)) in index.packs().iter().enumerate() {
         let name = pack.to_hex();
@@ -70,8 +106,8 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
         };
         if let Some(p) = problem {
             r.errors.push(format!("pack {}: {p}", pack_handle(pack)));
-            for (id, _) in by_pack.get(&(n as u32)).into_iter().flatten() {
-                bad.insert(*id, format!("pack {} {p}", pack.short()));
+            for (id, _) in blobs_of(n as u32) {
+                bad.insert(id, format!("pack {} {p}", pack.short()));
             }
         }
     }
@@ -116,26 +152,44 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
     }
     r.trees = seen_trees.len();
 
-    // Data.
-    let selected: Vec<(u32, Id, u64)> = index
+    // Data: which packs to read.
+    let hv = &health.health;
+    let stale = |id: &Id| match (opts.max_age, hv.verified_at(id)) {
+        (Some(age), Some(t)) => now - t >= age,
+        _ => true,
+    };
+    let mut candidates: Vec<(u32, Id, u64)> = index
         .packs()
         .iter()
         .enumerate()
         .map(|(n, (id, len))| (n as u32, *id, *len))
-        .filter(|(_, id, _)| match read {
-            ReadData::None => false,
-            ReadData::All => true,
-            ReadData::Percent(p) => {
-                let mut b = [0u8; 8];
-                lifeboat_crypto::random_bytes(&mut b).is_ok()
-                    && (u64::from_le_bytes(b) as f64 / u64::MAX as f64) * 100.0 < p
-            }
-            ReadData::Slice(n, t) => {
-                u32::from_le_bytes([id.0[0], id.0[1], id.0[2], id.0[3]]) % t == n - 1
-            }
-        })
-        .filter(|(_, id, _)| stored.contains_key(&id.to_hex()))
+        .filter(|(_, id, _)| stored.contains_key(&id.to_hex()) && stale(id))
         .collect();
+    let selected: Vec<(u32, Id, u64)> = match read {
+        ReadData::None => Vec::new(),
+        ReadData::All => candidates,
+        ReadData::Slice(n, t) => candidates
+            .into_iter()
+            .filter(|(_, id, _)| {
+                u32::from_le_bytes([id.0[0], id.0[1], id.0[2], id.0[3]]) % t == n - 1
+            })
+            .collect(),
+        ReadData::Percent(p) => {
+            // Least recently verified first; never-verified packs before all others.
+            candidates.sort_by_key(|(_, id, _)| (hv.verified_at(id).unwrap_or(i64::MIN), *id));
+            let total: u64 = index.packs().iter().map(|(_, l)| *l).sum();
+            let want = (total as f64 * p / 100.0).ceil() as u64;
+            let mut got = 0u64;
+            candidates
+                .into_iter()
+                .take_while(|(_, _, len)| {
+                    let take = got < want;
+                    got += len;
+                    take
+                })
+                .collect()
+        }
+    };
     Progress::add(&progress.bytes_total, selected.iter().map(|s| s.2).sum());
     // Packs are independent: verify them on every core, then merge in pack order.
     let queue = std::sync::Mutex::new(selected.iter());
@@ -154,7 +208,7 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
                     let Some(&(n, pack, _)) = queue.lock().ok().and_then(|mut q| q.next()) else {
                         return;
                     };
-                    let blobs = by_pack.get(&n).cloned().unwrap_or_default();
+                    let blobs = blobs_of(n);
                     match verify_pack(repo, pack, &blobs, progress) {
                         Ok(Some(v)) => results.lock().map(|mut r| r.push((n, v))).unwrap_or(()),
                         Ok(None) => {}
@@ -177,12 +231,73 @@ pub fn check(repo: &mut Repository, read: ReadData, progress: &Progress) -> Resu
     }
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(n, _)| *n);
-    for (_, v) in results {
+    let mut update = lifeboat_format::Health {
+        written_at: now,
+        ..Default::default()
+    };
+    for (n, v) in results {
+        let pack = index.packs()[n as usize].0;
         r.packs_read += 1;
         r.bytes_read += v.bytes;
         r.blobs_read += v.blobs_read;
+        if v.errors.is_empty() {
+            update.verified.push((pack, now));
+        }
         r.errors.extend(v.errors);
+        for (id, _) in &v.bad {
+            update.bad.push(lifeboat_format::BadBlob {
+                blob: *id,
+                pack,
+                found_at: now,
+            });
+        }
         bad.extend(v.bad);
+    }
+    update.verified.sort();
+    update.bad.sort();
+    update
+        .bad
+        .dedup_by(|a, b| (a.blob, a.pack) == (b.blob, b.pack));
+    // Record what was verified and found (when anything was read), forgetting packs that
+    // are gone. A failure to record costs only the memory of this run, not the check.
+    let merged = health.health.merge(&update);
+    let merged = lifeboat_format::Health {
+        written_at: now,
+        verified: merged
+            .verified
+            .into_iter()
+            .filter(|(p, _)| stored.contains_key(&p.to_hex()))
+            .collect(),
+        bad: merged
+            .bad
+            .into_iter()
+            .filter(|b| stored.contains_key(&b.pack.to_hex()))
+            .collect(),
+    };
+    if (r.packs_read > 0 || !update.bad.is_empty())
+        && let Err(e) = repo.write_health(&merged, &health.files)
+    {
+        r.warnings.push(format!(
+            "could not record what this check verified ({e}); the next subset check may read the same packs again"
+        ));
+    }
+    r.bad_blobs = merged.bad.len();
+    r.packs_never_verified = index
+        .packs()
+        .iter()
+        .filter(|(id, _)| merged.verified_at(id).is_none())
+        .count();
+    r.oldest_verification = index
+        .packs()
+        .iter()
+        .filter_map(|(id, _)| merged.verified_at(id))
+        .min();
+    // Damaged blobs recorded by earlier checks still break files until healed.
+    for b in &merged.bad {
+        if index.get(&b.blob).is_some_and(|l| l.pack == b.pack) {
+            bad.entry(b.blob)
+                .or_insert_with(|| format!("recorded damaged in pack {}", b.pack.short()));
+        }
     }
 
     // Map damaged blobs to the files they break.
@@ -326,11 +441,12 @@ fn verify_pack(
         }
     };
     if lifeboat_crypto::storage_id(&bytes) != pack {
-        fail(
-            "contents do not match its name (bytes changed on storage)".into(),
-            blobs,
-            &mut v,
-        );
+        // An error for the pack; which blobs are damaged is for the per-blob checks below
+        // (the health record then names only those).
+        v.errors.push(format!(
+            "pack {}: contents do not match its name (bytes changed on storage)",
+            h.path()
+        ));
     }
     let (cipher, trailer) = match parse_pack(repo.keys(), &bytes) {
         Ok(x) => x,

@@ -62,6 +62,34 @@ pub enum RepoError {
         #[source]
         source: Box<RepoError>,
     },
+    /// Another process holds the maintenance lease (a prune, a repair).
+    #[error(
+        "the repository is busy: {0}; try again after it finishes or its lease expires (prune and repair wait for nobody; backups are never blocked)"
+    )]
+    Locked(String),
+    /// This process's maintenance lease was taken over or could not be renewed in time; it
+    /// stopped before deleting anything more.
+    #[error(
+        "stopped: {0}; nothing more was deleted, and the repository is consistent; run the command again"
+    )]
+    LeaseLost(String),
+    /// A prune deleted data this backup reused while it ran (its lease could not protect it,
+    /// e.g. the process was suspended for longer than the prune grace period).
+    #[error("{0}; no snapshot was written; run the backup again (it stores the data anew)")]
+    ConcurrentPrune(String),
+    /// Maintenance refuses to act on what it cannot fully see (damaged snapshots, missing
+    /// data, a clock that went backwards).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Errors of maintenance (leases, prune). Kept apart from [`RepoError`]'s other variants only
+/// in the docs: they are ordinary variants.
+impl RepoError {
+    /// Another process holds the maintenance lease: retrying after it expires can help.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, RepoError::Locked(_))
+    }
 }
 
 impl RepoError {

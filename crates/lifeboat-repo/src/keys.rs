@@ -7,6 +7,7 @@
 
 use crate::error::{RepoError, Result};
 use crate::repository::{Repository, config_header};
+use lifeboat_crypto::MasterKey;
 use lifeboat_format::{Id, KdfParams, KeyFile, RepoConfig};
 use lifeboat_storage::{FileKind, Handle, StorageError};
 
@@ -217,7 +218,7 @@ fn check_kdf(kdf: KdfParams) -> Result<()> {
         kdf,
         salt: [0; 32],
         nonce: [0; 12],
-        wrapped: [0; lifeboat_format::KEYFILE_WRAPPED_LEN],
+        wrapped: vec![0; lifeboat_format::KEYFILE_WRAPPED_LEN],
     };
     KeyFile::decode(&probe.encode())
         .map(|_| ())
@@ -405,5 +406,82 @@ mod tests {
             repo.find_key(&shared[..1]),
             Err(RepoError::AmbiguousKey(_))
         ));
+    }
+}
+
+/// What `key rotate` did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The new key file (the keyring, wrapped by the password given).
+    pub key: Id,
+    /// The generation that now writes.
+    pub generation: u64,
+    /// Key files removed: they wrap the old keys, so a leaked one must stop opening the
+    /// repository.
+    pub removed: Vec<String>,
+}
+
+impl Repository {
+    /// Rotates the data key: a new random data key writes everything from now on (the
+    /// master key stays, so blob ids and deduplication go on). The keyring is wrapped by
+    /// `password` into a new key file, checked, and then every other key file is removed
+    /// (their passwords must be added again with `key add`). Objects sealed earlier stay
+    /// readable; prune re-encrypts them ([`crate::prune`]).
+    pub fn rotate_key(
+        &mut self,
+        lease: &crate::MaintenanceLease,
+        password: &[u8],
+        kdf: KdfParams,
+    ) -> Result<Rotation> {
+        check_kdf(kdf)?;
+        let rotated = self
+            .master
+            .rotate()
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let kf = rotated
+            .wrap(password, kdf)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        let bytes = kf.encode();
+        let id = lifeboat_crypto::storage_id(&bytes);
+        lease.check()?;
+        self.storage()
+            .put(&Handle::new(FileKind::Key, id.to_hex()), &bytes)?;
+        // Read it back and open it before anything is removed.
+        let back = self
+            .storage()
+            .get(&Handle::new(FileKind::Key, id.to_hex()))?;
+        let ok = KeyFile::decode(&back)
+            .ok()
+            .and_then(|k| MasterKey::unwrap(password, &k).ok())
+            .is_some_and(|m| m.current_generation() == rotated.current_generation());
+        if !ok {
+            return Err(RepoError::Invalid(format!(
+                "the new key file {} does not read back; nothing was removed",
+                id.short()
+            )));
+        }
+        let generation = rotated.current_generation();
+        self.keys = std::sync::Arc::new(rotated.keys());
+        self.master = rotated;
+        self.key_name = id.to_hex();
+        let mut removed = Vec::new();
+        for (name, _) in self.storage().list(FileKind::Key)? {
+            if name == self.key_name {
+                continue;
+            }
+            lease.check()?;
+            match self
+                .storage()
+                .delete(&Handle::new(FileKind::Key, name.clone()))
+            {
+                Ok(()) | Err(StorageError::NotFound(_)) => removed.push(name),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Rotation {
+            key: id,
+            generation,
+            removed,
+        })
     }
 }

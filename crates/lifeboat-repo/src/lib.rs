@@ -11,10 +11,17 @@
 
 pub mod archiver;
 pub mod check;
+pub mod copy;
 mod error;
+mod health;
 pub mod index;
 mod keys;
+pub mod lease;
+mod marks;
 pub mod progress;
+pub mod prune;
+pub mod repack;
+pub mod repair;
 mod repository;
 pub mod restorer;
 pub mod retention;
@@ -23,9 +30,12 @@ pub mod source;
 pub mod walk;
 
 pub use archiver::{BackupOptions, BackupResult, backup, normalize_path};
-pub use check::{CheckReport, ReadData, check};
+pub use check::{CheckOptions, CheckReport, ReadData, check, check_with};
 pub use error::{RepoError, Result};
+pub use health::HealthState;
 pub use keys::KeyInfo;
+pub use lease::{BackupLease, LeaseHolder, LeaseTiming, MaintenanceLease};
+pub use marks::MarksState;
 pub use progress::Progress;
 pub use repository::{
     IndexReport, InitOptions, PACK_HEADER_LEN, Repository, SnapshotFilter, pack_handle,

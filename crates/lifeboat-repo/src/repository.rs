@@ -4,7 +4,7 @@ use crate::error::{RepoError, Result};
 use crate::index::{BlobLocation, Index};
 use lifeboat_crypto::{FileCipher, Keys, MasterKey, SALT_LEN};
 use lifeboat_format::{
-    Compression, Id, IndexPack, IndexSegment, KdfParams, KeyFile, RepoConfig, Snapshot, Tree, magic,
+    Compression, Id, IndexSegment, KdfParams, KeyFile, RepoConfig, Snapshot, Tree, magic,
 };
 use lifeboat_storage::{FileKind, Handle, Storage, StorageError};
 use std::collections::HashMap;
@@ -42,7 +42,7 @@ pub struct Repository {
     /// Name of the key file (under `keys/`) that opened this session, or that `init` wrote:
     /// `key remove` refuses it and `key passwd` replaces it.
     pub(crate) key_name: String,
-    keys: Arc<Keys>,
+    pub(crate) keys: Arc<Keys>,
     config: RepoConfig,
     index: Arc<Index>,
     /// Each pack's cipher, derived from the salt in its header: one small read per pack
@@ -61,6 +61,10 @@ pub type SnapshotEntry = (Id, Snapshot);
 #[derive(Debug, Default)]
 pub struct IndexReport {
     pub segments: usize,
+    /// Names of the segments read (prune replaces exactly these when it compacts).
+    pub files: Vec<String>,
+    /// The marks file applied (packs waiting for deletion), if any.
+    pub marks_file: Option<String>,
     pub damaged: Vec<Damaged>,
 }
 
@@ -104,7 +108,7 @@ impl Repository {
             kdf: opts.kdf,
             salt: [0; 32],
             nonce: [0; 12],
-            wrapped: [0; lifeboat_format::KEYFILE_WRAPPED_LEN],
+            wrapped: vec![0; lifeboat_format::KEYFILE_WRAPPED_LEN],
         };
         KeyFile::decode(&probe.encode())
             .map_err(|e| RepoError::Invalid(format!("refusing to write this key file: {e}")))?;
@@ -268,13 +272,21 @@ impl Repository {
     /// can be re-indexed from their trailers by `repair index`); the rest still loads.
     pub fn load_index(&mut self) -> Result<IndexReport> {
         let mut report = IndexReport::default();
-        let mut packs: Vec<IndexPack> = Vec::new();
+        let marks = self.read_marks()?;
+        report.damaged.extend(marks.damaged.iter().cloned());
+        report.marks_file = marks.name();
+        let mut builder = crate::index::IndexBuilder::new(marks.marks(), marks.name());
+        // Damaged copies that check recorded: readers then prefer an undamaged one.
+        if let Ok(h) = self.read_health() {
+            builder.set_bad(h.health.bad.iter().map(|b| (b.blob, b.pack)).collect());
+        }
         for (name, _) in self.storage.list(FileKind::Index)? {
             let h = Handle::new(FileKind::Index, name.clone());
             match self.read_index_segment(&h) {
                 Ok(seg) => {
                     report.segments += 1;
-                    packs.extend(seg.packs);
+                    report.files.push(name.clone());
+                    builder.add_segment(seg.packs);
                 }
                 Err(e @ RepoError::Corrupt { .. }) => {
                     report.damaged.push((h.path(), e.to_string()))
@@ -283,7 +295,7 @@ impl Repository {
                 Err(e) => return Err(e),
             }
         }
-        self.index = Arc::new(Index::build(packs));
+        self.index = Arc::new(builder.finish());
         self.ciphers.lock().map(|mut c| c.clear()).ok();
         Ok(report)
     }
@@ -295,7 +307,7 @@ impl Repository {
 
     /// Reads a sealed file (index segment or snapshot): checks its name, opens it, and
     /// decompresses at most `max` bytes.
-    fn read_sealed(
+    pub(crate) fn read_sealed(
         &self,
         h: &Handle,
         magic: &[u8; 8],
@@ -317,7 +329,7 @@ impl Repository {
     }
 
     /// Compresses, seals and stores a small file; returns its name.
-    fn write_sealed(&self, kind: FileKind, magic: &[u8; 8], plain: &[u8]) -> Result<Id> {
+    pub(crate) fn write_sealed(&self, kind: FileKind, magic: &[u8; 8], plain: &[u8]) -> Result<Id> {
         let sealed = self
             .keys
             .seal_file(magic, &compress(plain, 3)?)

@@ -25,12 +25,13 @@ struct Job {
     data: Vec<u8>,
 }
 
-struct Packed {
-    blob_type: BlobType,
-    id: Id,
-    compression: Compression,
-    raw_len: u32,
-    payload: Vec<u8>,
+/// A blob ready to be sealed into a pack: its payload is already compressed (or not).
+pub(crate) struct Packed {
+    pub blob_type: BlobType,
+    pub id: Id,
+    pub compression: Compression,
+    pub raw_len: u32,
+    pub payload: Vec<u8>,
 }
 
 struct Shared {
@@ -56,6 +57,12 @@ pub struct BlobSaver {
     pending: Mutex<HashSet<Id>>,
     /// Ids the saver must store again even if the index has them (blobs found bad).
     distrust: HashSet<Id>,
+    /// Per pack number: marked by prune, as read after this backup's lease was taken. Blobs
+    /// only found there are stored again, since prune may delete those packs.
+    marked: Vec<bool>,
+    /// Per pack number: this saver reused a blob from it (checked before the snapshot is
+    /// written if a prune ran meanwhile).
+    used: Vec<AtomicBool>,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     packer: Option<JoinHandle<Vec<IndexPack>>>,
@@ -95,6 +102,10 @@ impl BlobSaver {
             index: repo.index().clone(),
             pending: Mutex::new(HashSet::new()),
             distrust: HashSet::new(),
+            marked: Vec::new(),
+            used: (0..repo.index().packs().len())
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             jobs: Some(job_tx),
             workers,
             packer: Some(packer),
@@ -106,6 +117,40 @@ impl BlobSaver {
     /// Blobs to store again even though the index lists them (found damaged by `check`).
     pub fn distrust(&mut self, ids: impl IntoIterator<Item = Id>) {
         self.distrust.extend(ids);
+    }
+
+    /// Packs (by index number) whose blobs must not be reused: those prune has marked.
+    pub fn set_marked(&mut self, marked: Vec<bool>) {
+        self.marked = marked;
+    }
+
+    /// Whether the index holds this blob in a pack this backup may reuse; records the use.
+    fn reusable(&self, id: &Id) -> bool {
+        if self.distrust.contains(id) {
+            return false;
+        }
+        let Some(loc) = self.index.get(id) else {
+            return false;
+        };
+        let n = loc.pack_number as usize;
+        if self.marked.get(n).copied().unwrap_or(false) {
+            return false;
+        }
+        if let Some(u) = self.used.get(n) {
+            u.store(true, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// The packs this saver reused blobs from.
+    pub fn used_packs(&self) -> Vec<Id> {
+        let packs = self.index.packs();
+        self.used
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.load(Ordering::Relaxed))
+            .filter_map(|(i, _)| packs.get(i).map(|(id, _)| *id))
+            .collect()
     }
 
     fn check_failed(&self) -> Result<()> {
@@ -126,8 +171,7 @@ impl BlobSaver {
 
     /// Whether a blob with this id is already stored or on its way.
     pub fn has(&self, id: &Id) -> bool {
-        (self.index.contains(id) && !self.distrust.contains(id))
-            || self.pending.lock().map(|p| p.contains(id)).unwrap_or(false)
+        self.reusable(id) || self.pending.lock().map(|p| p.contains(id)).unwrap_or(false)
     }
 
     /// Stores a blob unless it is already there; returns its id and whether it was new.
@@ -144,7 +188,7 @@ impl BlobSaver {
             )));
         }
         let id = self.keys.blob_id(data);
-        if self.index.contains(&id) && !self.distrust.contains(&id) {
+        if self.reusable(&id) {
             return Ok((id, false));
         }
         let new = self
@@ -248,16 +292,18 @@ fn compress_worker(rx: Receiver<Job>, tx: Sender<Packed>, level: i32) {
 }
 
 /// A pack being filled.
-struct OpenPack {
-    buf: Vec<u8>,
+pub(crate) struct OpenPack {
+    pub buf: Vec<u8>,
     cipher: FileCipher,
     entries: Vec<BlobEntry>,
 }
 
 impl OpenPack {
-    fn new(keys: &Keys, capacity: usize) -> Result<Self> {
-        let mut salt = [0u8; SALT_LEN];
-        lifeboat_crypto::random_bytes(&mut salt).map_err(|e| RepoError::Crypto(e.to_string()))?;
+    pub fn new(keys: &Keys, capacity: usize) -> Result<Self> {
+        // The salt carries the current data-key generation (after a rotation).
+        let salt = keys
+            .new_salt()
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
         let cipher = keys
             .file_cipher(&salt)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
@@ -271,7 +317,7 @@ impl OpenPack {
         })
     }
 
-    fn add(&mut self, p: Packed) -> Result<()> {
+    pub fn add(&mut self, p: Packed) -> Result<()> {
         let offset = u32::try_from(self.buf.len())
             .map_err(|_| RepoError::Invalid("pack exceeds 4 GiB".into()))?;
         let mut payload = p.payload;
@@ -294,7 +340,7 @@ impl OpenPack {
     }
 
     /// Appends the sealed trailer and its length; returns the pack's bytes and entries.
-    fn seal(mut self) -> Result<(Vec<u8>, Vec<BlobEntry>)> {
+    pub fn seal(mut self) -> Result<(Vec<u8>, Vec<BlobEntry>)> {
         let mut trailer = encode_blob_entries(&self.entries);
         self.cipher
             .seal(TRAILER_COUNTER, magic::PACK, &mut trailer)

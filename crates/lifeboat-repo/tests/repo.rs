@@ -14,6 +14,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+#[path = "repo/maintenance.rs"]
+mod maintenance;
+
 #[derive(Clone)]
 enum Behaviour {
     Normal,

@@ -24,6 +24,10 @@ pub enum FileKind {
     Index,
     Snapshot,
     Lock,
+    /// Prune marks: packs waiting out their grace period before deletion.
+    Marks,
+    /// What `check` verified and found damaged.
+    Health,
 }
 
 impl FileKind {
@@ -35,6 +39,8 @@ impl FileKind {
             FileKind::Index => "index",
             FileKind::Snapshot => "snapshots",
             FileKind::Lock => "locks",
+            FileKind::Marks => "marks",
+            FileKind::Health => "health",
         }
     }
 }
@@ -159,4 +165,10 @@ pub trait Storage: Send + Sync {
     /// Names and sizes of the objects of one kind.
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>>;
     fn delete(&self, h: &Handle) -> Result<()>;
+    /// Removes leftovers of writes that were killed half-way (invisible temporary objects)
+    /// older than `age`; returns how many went. Backends without such leftovers do nothing.
+    fn remove_stale_temporaries(&self, age: std::time::Duration) -> Result<usize> {
+        let _ = age;
+        Ok(0)
+    }
 }

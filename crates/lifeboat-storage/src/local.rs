@@ -64,8 +64,9 @@ impl LocalStorage {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
-        if h.kind == FileKind::Pack {
-            // Pack sub-folders are made on first use rather than all 256 at init.
+        if matches!(h.kind, FileKind::Pack | FileKind::Marks | FileKind::Health) {
+            // Pack sub-folders are made on first use rather than all 256 at init; `marks/`
+            // and `health/` too, because repositories made before them lack them.
             match fs::create_dir(&dir) {
                 // A new sub-folder's entry in data/ must be durable before a pack in it is
                 // reported written, or a power loss could drop a pack the index lists.
@@ -148,6 +149,8 @@ impl Storage for LocalStorage {
             FileKind::Index,
             FileKind::Snapshot,
             FileKind::Lock,
+            FileKind::Marks,
+            FileKind::Health,
         ] {
             let d = self.root.join(kind.dir());
             fs::create_dir_all(&d)
@@ -227,6 +230,9 @@ impl Storage for LocalStorage {
         let base = self.root.join(kind.dir());
         let mut out = Vec::new();
         let mut dirs = vec![base.clone()];
+        if matches!(kind, FileKind::Marks | FileKind::Health) && !base.exists() {
+            return Ok(out); // made on first use
+        }
         if kind == FileKind::Pack {
             dirs.clear();
             let rd = fs::read_dir(&base)
@@ -260,6 +266,44 @@ impl Storage for LocalStorage {
         }
         out.sort();
         Ok(out)
+    }
+
+    fn remove_stale_temporaries(&self, age: std::time::Duration) -> Result<usize> {
+        // A temporary file is only ever written by a live process within seconds to
+        // minutes; one older than `age` belongs to a process that died.
+        let mut removed = 0;
+        let mut dirs = vec![self.root.clone()];
+        while let Some(d) = dirs.pop() {
+            let rd = match fs::read_dir(&d) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(StorageError::from_io(&d.display().to_string(), e)),
+            };
+            for e in rd.flatten() {
+                let Ok(m) = e.metadata() else { continue };
+                let name = e.file_name();
+                if m.is_dir() {
+                    dirs.push(e.path());
+                } else if name.to_string_lossy().starts_with(TMP_PREFIX)
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|el| el >= age)
+                {
+                    match fs::remove_file(e.path()) {
+                        Ok(()) => removed += 1,
+                        Err(err) if err.kind() == ErrorKind::NotFound => {}
+                        Err(err) => {
+                            return Err(StorageError::from_io(
+                                &e.path().display().to_string(),
+                                err,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn delete(&self, h: &Handle) -> Result<()> {

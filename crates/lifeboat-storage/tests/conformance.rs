@@ -101,3 +101,29 @@ fn missing_repository_reads_not_found() {
         Err(StorageError::NotFound(_))
     ));
 }
+
+#[test]
+fn stale_temporaries_are_removed_and_fresh_ones_kept() {
+    for (dir, s) in backends() {
+        s.create().unwrap();
+        s.put(&Handle::new(FileKind::Snapshot, "a".repeat(64)), b"x")
+            .unwrap();
+        // What a write killed half-way leaves (the local backend's temporary naming).
+        let tmp = dir.path().join("repo/snapshots/.tmp-dead-0000000000000001");
+        std::fs::write(&tmp, b"partial").unwrap();
+        assert_eq!(
+            s.remove_stale_temporaries(std::time::Duration::from_secs(3600))
+                .unwrap(),
+            0,
+            "a fresh temporary may belong to a live write"
+        );
+        assert!(tmp.exists());
+        assert_eq!(
+            s.remove_stale_temporaries(std::time::Duration::ZERO)
+                .unwrap(),
+            1
+        );
+        assert!(!tmp.exists());
+        assert_eq!(s.list(FileKind::Snapshot).unwrap().len(), 1, "objects stay");
+    }
+}

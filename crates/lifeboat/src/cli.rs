@@ -15,7 +15,7 @@ use std::path::PathBuf;
                   or a prompt on a terminal. With no --repo, a default local repository under \
                   $XDG_DATA_HOME/lifeboat/repo is used.",
     after_help = "Exit codes: 0 success; 1 error; 3 backup written but some files could not be read; \
-                  10 no repository; 12 wrong password; 130 interrupted."
+                  10 no repository; 11 repository busy (another prune holds the lease); 12 wrong password; 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -100,6 +100,35 @@ pub enum Command {
                       run `lifeboat prune` to free the data."
     )]
     Forget(ForgetArgs),
+    /// Free the space of data no snapshot needs, in two phases, beside running backups
+    #[command(long_about = "Free the space of data that no snapshot needs.\n\n\
+                      Prune works in two phases so that backups running at the same time never \
+                      lose data and are never blocked: a pack that no snapshot needs is first \
+                      marked; a later prune deletes it if it is still unneeded, was marked at least \
+                      --keep-delete ago, and no backup that started before the mark is still \
+                      running. Partly used packs are repacked when the unused space exceeds \
+                      --max-unused. Only one prune runs at a time (a maintenance lease in locks/, \
+                      renewed while it works, taken over only after it expires).\n\n\
+                      Run it after `lifeboat forget`, e.g. nightly; --dry-run shows what would be \
+                      deleted, marked and repacked and how much space comes back.")]
+    Prune(PruneArgs),
+    /// Repair a damaged repository: rebuild the index, rewrite snapshots that lost data
+    Repair(RepairArgs),
+    /// Copy snapshots into another repository (one with other keys)
+    #[command(
+        long_about = "Copy snapshots into another repository, e.g. an off-site one.\n\n\
+                      With no SNAPSHOT every snapshot is copied (narrowed by --host, --tag and \
+                      --path). The target has its own keys and chunk size, so file contents are \
+                      read from the source and cut again for the target, and only chunks the \
+                      target lacks are stored. Each copied snapshot keeps its time, host, paths, \
+                      tags and metadata and records which snapshot it copies; snapshots the \
+                      target already holds are skipped, so an interrupted copy is simply run \
+                      again.\n\n\
+                      The target's password comes from --to-password-file, LIFEBOAT_TO_PASSWORD \
+                      or a prompt on a terminal; create the target first with \
+                      `lifeboat init -r TARGET`."
+    )]
+    Copy(CopyArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -150,6 +179,20 @@ pub enum KeyCommand {
     },
     /// Change the password: add a key with the new password, then remove the one in use
     Passwd(NewKeyArgs),
+    /// Rotate the data key: a new key encrypts everything written from now on, the keyring
+    /// is wrapped by a new password, every other key file is removed, and prune re-encrypts
+    /// the existing data (at once with --now)
+    Rotate {
+        #[command(flatten)]
+        new: NewKeyArgs,
+        /// Confirm that the other key files (other passwords) are removed
+        #[arg(long)]
+        yes: bool,
+        /// Re-encrypt all existing data now (a prune that repacks everything sealed under an
+        /// old key) instead of during later prunes
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 /// Where `key add` and `key passwd` get the new password, and how it is protected.
@@ -317,9 +360,118 @@ pub struct CheckArgs {
     /// Read and verify all data
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
-    /// Read and verify part of the data: `10%` (random) or `n/t` (a fixed slice)
+    /// Read and verify part of the data: `10%` (the least recently verified tenth, so nightly
+    /// runs cover everything over time) or `n/t` (a fixed slice)
     #[arg(long, value_name = "SUBSET")]
     pub read_data_subset: Option<String>,
+    /// Read only packs not verified within DURATION (units s, m, h, d); alone, it reads every
+    /// such pack
+    #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
+    pub max_age: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PruneArgs {
+    /// Grace period: a marked pack is deleted only once it has been marked this long
+    /// (units s, m, h, d; e.g. 24h, 2d, 0 to delete at the next prune after marking)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_grace)]
+    pub keep_delete: std::time::Duration,
+    /// Unused space tolerated in partly used packs before they are repacked, in percent of the
+    /// used space (`100%` = never repack for space)
+    #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_percent)]
+    pub max_unused: f64,
+    /// Copy at most this much data when repacking (e.g. 10GiB)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_repack: Option<u64>,
+    /// Show what would be deleted, marked and repacked; change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// List every pack's fate, not only the totals
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    #[command(subcommand)]
+    pub command: RepairCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Rebuild the index from the packs: segments that are readable and agree with the packs
+    /// are kept, every other pack is indexed from its own trailer, then the old segments go
+    Index {
+        /// Index every pack from its trailer, ignoring the existing segments
+        #[arg(long)]
+        read_all_packs: bool,
+        /// Say what would be rebuilt; change nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+    /// Save what can be read of damaged packs: every blob that still reads back whole is
+    /// copied into new packs, and the old packs are marked for prune
+    Packs {
+        /// Packs to salvage, by id or unique prefix (default: those `check --read-data` found
+        /// damaged)
+        #[arg(value_name = "PACK")]
+        packs: Vec<String>,
+        /// Read and verify, say what would be saved and lost; write nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+    /// Rewrite snapshots that reference lost data: lost files are emptied and lost directories
+    /// listed as empty, every loss is recorded in the new snapshot (shown INCOMPLETE) and it is
+    /// tagged `repaired`; the original snapshot is then forgotten
+    Snapshots {
+        /// Snapshots to repair (default: all)
+        #[arg(value_name = "SNAPSHOT")]
+        snapshots: Vec<String>,
+        /// Keep the original snapshots beside the repaired ones
+        #[arg(long)]
+        keep_original: bool,
+        /// List what would be marked lost; change nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+}
+
+/// A grace period: a number with a unit s, m, h or d (`0` alone is allowed).
+pub fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if t == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let split = t
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{s:?} needs a unit: s, m, h or d (e.g. 24h)"))?;
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 24h)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        u => return Err(format!("unknown unit {u:?} in {s:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// A percentage 0..=100, with or without `%`.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (try 5%)"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("{s:?} is not between 0% and 100%"));
+    }
+    Ok(v)
 }
 
 /// The options that make a policy: snapshot ids and --keep-none conflict with them.
@@ -378,6 +530,18 @@ pub struct ForgetArgs {
     /// Show what would be kept and removed, and why; change nothing
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Run `prune` afterwards (with --dry-run, a prune dry run)
+    #[arg(long)]
+    pub prune: bool,
+    /// For --prune: the grace period before marked packs are deleted
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_grace, requires = "prune")]
+    pub keep_delete: std::time::Duration,
+    /// For --prune: unused space tolerated before repacking
+    #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_percent, requires = "prune")]
+    pub max_unused: f64,
+    /// For --prune: copy at most this much data when repacking
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "prune")]
+    pub max_repack: Option<u64>,
     #[command(flatten)]
     pub filter: Filter,
 }

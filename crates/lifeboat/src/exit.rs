@@ -9,6 +9,8 @@ pub const ERROR: u8 = 1;
 /// The backup was written, but some source files could not be read.
 pub const INCOMPLETE: u8 = 3;
 pub const NO_REPOSITORY: u8 = 10;
+/// Another process holds the maintenance lease (a prune or repair is running); try later.
+pub const LOCKED: u8 = 11;
 pub const WRONG_PASSWORD: u8 = 12;
 pub const INTERRUPTED: u8 = 130;
 
@@ -42,6 +44,7 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<RepoError>() {
         Some(RepoError::NotARepository(_)) => NO_REPOSITORY,
         Some(RepoError::WrongPassword(_)) => WRONG_PASSWORD,
+        Some(RepoError::Locked(_)) => LOCKED,
         Some(RepoError::Interrupted) => INTERRUPTED,
         _ => ERROR,
     }

@@ -7,11 +7,8 @@ use crate::{commands::print_json, context};
 use anyhow::{Context as _, Result};
 use lifeboat_format::NodeKind;
 use lifeboat_repo::source::{FileSource, SourceEntry, StreamSource};
-use lifeboat_repo::{
-    BackupOptions, BackupResult, Progress, Repository, SnapshotFilter, normalize_path,
-};
+use lifeboat_repo::{BackupOptions, Progress, SnapshotFilter, normalize_path};
 use lifeboat_sources::{CommandStream, FsSource, FsSourceOptions, StdinStream};
-use lifeboat_storage::{FileKind, Handle};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -132,6 +129,7 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         compression: a.compression,
         dry_run: a.dry_run,
         run_id: None,
+        time: a.time,
     };
     let source = Arc::new(source);
     let bar = Bar::start(g, progress.clone(), ui::Kind::Backup);
@@ -151,10 +149,7 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         let _ = t.join();
     }
     bar.finish();
-    let mut res = result?;
-    if let Some(t) = a.time {
-        res = backdate(&repo, res, t)?;
-    }
+    let res = result?;
     let s = &res.snapshot;
     let sockets = source.skipped_sockets();
     if !sockets.is_empty() && !g.quiet && !g.json {
@@ -225,24 +220,6 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
     } else {
         exit::INCOMPLETE
     })
-}
-
-/// `--time`: the archiver stamps a snapshot with the time the backup ran, so an imported
-/// backup is written again under the requested time. The new snapshot file is written before
-/// the first one is removed: a crash between the two leaves a duplicate, never no snapshot.
-fn backdate(repo: &Repository, mut res: BackupResult, t: jiff::Timestamp) -> Result<BackupResult> {
-    let took = res.snapshot.time_end.duration_since(res.snapshot.time);
-    res.snapshot.time = t;
-    res.snapshot.time_end = t.checked_add(took).unwrap_or(t);
-    if let Some(first) = res.id {
-        let id = repo.write_snapshot(&res.snapshot)?;
-        if id != first {
-            repo.storage()
-                .delete(&Handle::new(FileKind::Snapshot, first.to_hex()))?;
-        }
-        res.id = Some(id);
-    }
-    Ok(res)
 }
 
 /// Walks the paths once with stat only, so the progress bar can show a percentage and an ETA.

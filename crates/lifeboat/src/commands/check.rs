@@ -6,7 +6,7 @@ use crate::context;
 use crate::exit::{self, fail};
 use crate::ui::{self, Bar};
 use anyhow::Result;
-use lifeboat_repo::{Progress, ReadData};
+use lifeboat_repo::{CheckOptions, Progress, ReadData};
 use std::sync::Arc;
 
 fn parse_subset(s: &str) -> Result<ReadData> {
@@ -39,11 +39,15 @@ pub fn run(g: &Global, a: CheckArgs, progress: Arc<Progress>) -> Result<u8> {
     let read = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => parse_subset(s)?,
         (None, true) => ReadData::All,
+        (None, false) if a.max_age.is_some() => ReadData::All,
         (None, false) => ReadData::None,
+    };
+    let opts = CheckOptions {
+        max_age: a.max_age.map(|d| d.as_secs() as i64),
     };
     let mut repo = context::open(g)?;
     let bar = Bar::start(g, progress.clone(), ui::Kind::Total);
-    let result = lifeboat_repo::check(&mut repo, read, &progress);
+    let result = lifeboat_repo::check_with(&mut repo, read, opts, &progress);
     bar.finish();
     let r = result?;
     let secs = started.elapsed().as_secs_f64();
@@ -54,6 +58,9 @@ pub fn run(g: &Global, a: CheckArgs, progress: Arc<Progress>) -> Result<u8> {
             "errors": r.errors, "warnings": r.warnings,
             "snapshots": r.snapshots, "trees": r.trees, "packs": r.packs,
             "packs_read": r.packs_read, "blobs_read": r.blobs_read, "bytes_read": r.bytes_read,
+            "packs_never_verified": r.packs_never_verified,
+            "oldest_verification": r.oldest_verification.and_then(|t| jiff::Timestamp::from_second(t).ok()).map(|t| t.to_string()),
+            "bad_blobs": r.bad_blobs,
             "affected": r.affected.iter().map(|(s, p)| serde_json::json!({"snapshot": s, "path": p})).collect::<Vec<_>>(),
             "duration_seconds": secs,
         }));
@@ -92,6 +99,17 @@ pub fn run(g: &Global, a: CheckArgs, progress: Arc<Progress>) -> Result<u8> {
                     format!("{} ERRORS", r.errors.len())
                 }
             );
+            if r.packs_read > 0 || r.oldest_verification.is_some() {
+                println!(
+                    "data verification: {} of {} packs never read by a check{}",
+                    r.packs_never_verified,
+                    r.packs,
+                    r.oldest_verification
+                        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                        .map(|t| format!("; the oldest verification was {}", ui::local_time(&t)))
+                        .unwrap_or_default()
+                );
+            }
         }
     }
     if r.errors.is_empty() {
@@ -99,7 +117,7 @@ pub fn run(g: &Global, a: CheckArgs, progress: Arc<Progress>) -> Result<u8> {
     } else {
         if !g.json {
             eprintln!(
-                "lifeboat: the repository has errors; restores of the files listed above will fail. `lifeboat check --read-data` reads everything."
+                "lifeboat: the repository has errors; restores of the files listed above will fail. Damaged data is recorded: the next backup stores again what it still finds at the source; `lifeboat repair packs` saves what can be read of damaged packs, and `lifeboat repair snapshots` records what is lost for good. `lifeboat check --read-data` reads everything."
             );
         }
         Ok(exit::ERROR)

@@ -127,12 +127,27 @@ pub fn run(g: &Global, a: ForgetArgs, progress: Arc<Progress>) -> Result<u8> {
             } else {
                 println!("removed {n_removed} of {n_total} snapshots");
             }
-            if !a.dry_run && n_removed > 0 {
+            if !a.dry_run && n_removed > 0 && !a.prune {
                 println!("run `lifeboat prune` to free the space");
             }
         }
     }
     if failed.is_empty() {
+        if a.prune {
+            let mut repo = repo;
+            return super::prune::prune_open(
+                g,
+                &mut repo,
+                &crate::cli::PruneArgs {
+                    keep_delete: a.keep_delete,
+                    max_unused: a.max_unused,
+                    max_repack: a.max_repack,
+                    dry_run: a.dry_run,
+                    verbose: false,
+                },
+                progress,
+            );
+        }
         Ok(exit::OK)
     } else {
         Err(fail(

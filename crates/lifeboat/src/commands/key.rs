@@ -18,7 +18,70 @@ pub fn run(g: &Global, a: KeyArgs) -> Result<u8> {
         KeyCommand::Add(n) => add(g, n),
         KeyCommand::Remove { id } => remove(g, &id),
         KeyCommand::Passwd(n) => passwd(g, n),
+        KeyCommand::Rotate { new, yes, now } => rotate(g, new, yes, now),
     }
+}
+
+fn rotate(g: &Global, n: NewKeyArgs, yes: bool, now: bool) -> Result<u8> {
+    let mut repo = open(g)?;
+    let others: Vec<String> = repo
+        .storage()
+        .list(lifeboat_storage::FileKind::Key)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k != repo.current_key())
+        .collect();
+    if !others.is_empty() && !yes {
+        return Err(fail(
+            exit::ERROR,
+            format!(
+                "rotation removes the {} other key file(s) (their passwords stop opening the repository; add them again afterwards with `lifeboat key add`); run again with --yes to go on",
+                others.len()
+            ),
+        ));
+    }
+    let pw = new_password(&n)?;
+    let lease =
+        lifeboat_repo::MaintenanceLease::acquire(&repo, &super::prune::holder("key rotate"))?;
+    let r = repo.rotate_key(&lease, &pw, kdf(&n))?;
+    drop(lease);
+    if g.json {
+        print_json(&json!({
+            "message_type": "key_rotated",
+            "id": r.key.to_hex(),
+            "generation": format!("{:016x}", r.generation),
+            "removed": r.removed,
+        }));
+    } else if !g.quiet {
+        println!(
+            "rotated the data key: new key file {} (the new password); {} other key file(s) removed",
+            r.key.short(),
+            r.removed.len()
+        );
+    }
+    if now {
+        // A prune that repacks everything sealed under an old key, whatever its size.
+        let args = crate::cli::PruneArgs {
+            keep_delete: std::time::Duration::from_secs(24 * 3600),
+            max_unused: 5.0,
+            max_repack: None,
+            dry_run: false,
+            verbose: false,
+        };
+        repo.load_index()?;
+        let code = super::prune::prune_open(g, &mut repo, &args, Default::default())?;
+        if !g.quiet && !g.json {
+            println!(
+                "existing data is re-encrypted; the packs under the old key are marked and a prune deletes them after the grace period (`lifeboat prune --keep-delete 0` now, if no backup is running)"
+            );
+        }
+        return Ok(code);
+    } else if !g.quiet && !g.json {
+        println!(
+            "new data is encrypted with the new key; `lifeboat prune` re-encrypts existing data (or run `lifeboat key rotate --now` next time)"
+        );
+    }
+    Ok(exit::OK)
 }
 
 /// Opens the repository with the current password, without loading the index: key files
@@ -126,6 +189,10 @@ fn add(g: &Global, n: NewKeyArgs) -> Result<u8> {
 fn remove(g: &Global, spec: &str) -> Result<u8> {
     let repo = open(g)?;
     let id = repo.find_key(spec)?;
+    // Under the maintenance lease: two sessions opened with different keys could otherwise
+    // each remove the other's key at the same moment and leave none.
+    let _lease =
+        lifeboat_repo::MaintenanceLease::acquire(&repo, &super::prune::holder("key remove"))?;
     repo.remove_key(&id)?;
     if g.json {
         print_json(&json!({"message_type": "key_removed", "id": id.to_hex()}));
@@ -139,7 +206,10 @@ fn passwd(g: &Global, n: NewKeyArgs) -> Result<u8> {
     let mut repo = open(g)?;
     let old = repo.current_key().to_string();
     let pw = new_password(&n)?;
+    let lease =
+        lifeboat_repo::MaintenanceLease::acquire(&repo, &super::prune::holder("key passwd"))?;
     let id = repo.change_password(&pw, kdf(&n))?;
+    drop(lease);
     if g.json {
         print_json(&json!({
             "message_type": "key_changed",

@@ -4,8 +4,11 @@
 mod backup;
 mod browse;
 mod check;
+mod copy;
 mod forget;
 mod key;
+pub mod prune;
+mod repair;
 mod restore;
 
 use crate::cli::{Cli, Command, Filter, Global, InitArgs};
@@ -30,7 +33,10 @@ pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
         Command::Dump(a) => browse::dump(&g, a),
         Command::Restore(a) => restore::run(&g, a, progress),
         Command::Check(a) => check::run(&g, a, progress),
+        Command::Copy(a) => copy::run(&g, a, progress),
         Command::Forget(a) => forget::run(&g, a, progress),
+        Command::Prune(a) => prune::run(&g, a, progress),
+        Command::Repair(a) => repair::run(&g, a, progress),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

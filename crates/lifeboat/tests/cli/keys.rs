@@ -229,3 +229,133 @@ fn key_add_needs_a_new_password_and_the_current_one() {
     assert_eq!(code, 12, "{err}");
     assert_eq!(env.repo_files(), before);
 }
+
+/// Every pack, index segment and snapshot is sealed under the keyring's current generation.
+fn all_sealed_under_current_key(env: &Env, password: &str) -> (usize, usize) {
+    use lifeboat_storage::{FileKind, Handle, Storage};
+    let storage: std::sync::Arc<dyn Storage> =
+        std::sync::Arc::new(lifeboat_storage::LocalStorage::new(&env.repo));
+    let repo = lifeboat_repo::Repository::open(storage.clone(), password.as_bytes()).unwrap();
+    let current = repo.keys().current_generation();
+    let (mut old, mut total) = (0, 0);
+    for kind in [FileKind::Pack, FileKind::Index, FileKind::Snapshot] {
+        for (name, _) in storage.list(kind).unwrap() {
+            let b = storage.get_range(&Handle::new(kind, name), 0, 40).unwrap();
+            let salt: [u8; 32] = b[8..40].try_into().unwrap();
+            total += 1;
+            if repo.keys().generation_of(&salt) != current {
+                old += 1;
+            }
+        }
+    }
+    (old, total)
+}
+
+#[test]
+fn issue4_key_rotate_reencrypts_everything_and_old_passwords_stop_working() {
+    let env = Env::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), crate::support::bytes(800_000, 1)).unwrap();
+    let first = env.backup(&[src.to_str().unwrap()]);
+    std::fs::write(env.path("pw2"), "second password\n").unwrap();
+    env.ok(&[
+        "key",
+        "add",
+        "--new-password-file",
+        env.path("pw2").to_str().unwrap(),
+    ]);
+
+    // Other keys would be removed: refused without --yes, nothing changed.
+    std::fs::write(env.path("new"), "rotated password\n").unwrap();
+    let newpw = env.path("new");
+    env.refused(
+        &[
+            "key",
+            "rotate",
+            "--new-password-file",
+            newpw.to_str().unwrap(),
+        ],
+        1,
+        "--yes",
+    );
+    env.ok(&[
+        "key",
+        "rotate",
+        "--yes",
+        "--new-password-file",
+        newpw.to_str().unwrap(),
+    ]);
+    // Both old passwords stop working; the new one works.
+    assert_eq!(env.run(&["snapshots"]).0, 12);
+    assert_eq!(env.run_as("second password", &["snapshots"]).0, 12);
+    let new = "rotated password";
+    assert_eq!(env.run_as(new, &["snapshots"]).0, 0);
+    let (old, total) = all_sealed_under_current_key(&env, new);
+    assert_eq!(old, total, "nothing re-encrypted yet");
+
+    // New data under the new key, deduplicated against the old (same ids).
+    std::fs::write(src.join("b"), crate::support::bytes(300_000, 2)).unwrap();
+    let (c, out, err) = env.run_as(new, &["--json", "backup", src.to_str().unwrap()]);
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let added = v["bytes_added"]
+        .as_u64()
+        .or(v["summary"]["bytes_added"].as_u64())
+        .unwrap();
+    assert!(added < 500_000, "old data deduplicated: {added}");
+
+    // Prune re-encrypts what is under the old key; a second prune deletes the old packs.
+    for _ in 0..2 {
+        let (c, _, err) = env.run_as(new, &["prune", "--keep-delete", "0"]);
+        assert_eq!(c, 0, "{err}");
+    }
+    let (old, total) = all_sealed_under_current_key(&env, new);
+    assert_eq!(old, 0, "{old} of {total} objects still under the old key");
+    let (c, _, err) = env.run_as(new, &["check", "--read-data"]);
+    assert_eq!(c, 0, "{err}");
+    // Snapshot files were sealed anew (new names); both snapshots restore.
+    let (_, out, _) = env.run_as(new, &["--json", "snapshots"]);
+    let snaps: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let ids: Vec<String> = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.iter().any(|i| first.starts_with(i.as_str())));
+    for id in ids {
+        let t = env.path(&format!("r-{id}"));
+        let (c, _, err) = env.run_as(new, &["restore", &id, "--target", t.to_str().unwrap()]);
+        assert_eq!(c, 0, "{err}");
+        let got = crate::support::restored(&t, &src);
+        assert_eq!(
+            std::fs::read(got.join("a")).unwrap(),
+            crate::support::bytes(800_000, 1)
+        );
+    }
+}
+
+#[test]
+fn key_rotate_now_reencrypts_at_once() {
+    let env = Env::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), crate::support::bytes(500_000, 3)).unwrap();
+    env.backup(&[src.to_str().unwrap()]);
+    std::fs::write(env.path("new"), "after\n").unwrap();
+    env.ok(&[
+        "key",
+        "rotate",
+        "--now",
+        "--new-password-file",
+        env.path("new").to_str().unwrap(),
+    ]);
+    // Only the packs waiting for the grace period are still under the old key.
+    let (c, _, err) = env.run_as("after", &["prune", "--keep-delete", "0"]);
+    assert_eq!(c, 0, "{err}");
+    let (old, _) = all_sealed_under_current_key(&env, "after");
+    assert_eq!(old, 0);
+    assert_eq!(env.run_as("after", &["check", "--read-data"]).0, 0);
+}

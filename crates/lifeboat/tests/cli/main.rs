@@ -3,10 +3,13 @@
 //! need root (device nodes, chown, tmpfs) run as root here and in CI.
 
 mod bad_input;
+mod copy;
 mod crash;
 mod forget;
 mod keys;
 mod metadata;
+mod prune;
+mod repair;
 mod streams;
 mod support;
 mod usage;
