@@ -36,6 +36,8 @@ fn snapshot_json(id: &Id, s: &Snapshot) -> Value {
             "bytes_stored": s.summary.bytes_stored, "files_unchanged": s.summary.files_unchanged,
         },
         "program_version": s.program_version,
+        "run_id": s.run_id,
+        "copied_from": s.copied_from.map(|c| json!({"repository": c.repository.to_hex(), "snapshot": c.snapshot.to_hex()})),
     })
 }
 
