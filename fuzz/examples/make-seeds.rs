@@ -14,9 +14,10 @@
 
 use lifeboat_crypto::{MasterKey, SALT_LEN, TRAILER_COUNTER};
 use lifeboat_format::{
-    BlobEntry, BlobType, Compression, Content, Id, IndexPack, IndexSegment, KdfParams, KeyFile,
-    Node, NodeKind, RepoConfig, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary, Timestamp,
-    Tree, decode_blob_entries, encode_blob_entries, magic,
+    BadBlob, BlobEntry, BlobType, Compression, Content, Health, Id, IndexPack, IndexSegment,
+    KdfParams, KeyFile, Keyring, Lease, LeaseKind, Mark, MarkReason, Marks, Node, NodeKind,
+    RepoConfig, SkippedEntry, Snapshot, SnapshotStream, SnapshotSummary, Timestamp, Tree,
+    decode_blob_entries, encode_blob_entries, magic,
 };
 use lifeboat_repo::PACK_HEADER_LEN;
 use lifeboat_repo::saver::parse_pack;
@@ -122,22 +123,191 @@ fn main() {
         wrapped: vec![0x33; 80],
     }
     .encode();
-    for (name, b) in [
-        ("fuzz-key", lifeboat_fuzz::KEY_FILE),
-        ("default-params", &default_params),
-    ] {
+    // Version 2 (after a key rotation): a sealed keyring of 76 + 40 x generations bytes plus
+    // the tag. Not really sealed (the target does not unwrap), only the right length.
+    let v2 = |generations: usize, fill: u8| {
+        KeyFile {
+            kdf: KdfParams {
+                m_cost_kib: 8,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            salt: [fill; 32],
+            nonce: [fill ^ 0xff; 12],
+            wrapped: vec![fill; 76 + 40 * generations + 16],
+        }
+        .encode()
+    };
+    let key_seeds = vec![
+        ("fuzz-key", lifeboat_fuzz::KEY_FILE.to_vec()),
+        ("default-params", default_params),
+        ("v2-one-generation", v2(1, 0x44)),
+        ("v2-three-generations", v2(3, 0x55)),
+    ];
+    for (name, b) in &key_seeds {
+        let kf = KeyFile::decode(b).unwrap_or_else(|e| panic!("key seed {name}: {e}"));
+        assert_eq!(kf.encode(), *b, "key seed {name}");
         assert_eq!(
-            KeyFile::decode(b).map(|k| k.encode()).as_deref(),
-            Ok(b),
+            kf.is_keyring(),
+            b.starts_with(magic::KEY_V2),
             "key seed {name}"
         );
     }
+    out("keyfile", key_seeds);
+
+    // keyring: the plaintext of a version-2 key file
+    let ring = |current: u64, tags: &[u64]| Keyring {
+        master: [0x5a; 64],
+        current,
+        generations: tags.iter().map(|&t| (t, [t as u8; 32])).collect(),
+    };
+    let rings = [
+        ("no-generations", ring(0, &[])),
+        (
+            "one-generation",
+            ring(0x1122_3344_5566_7788, &[0x1122_3344_5566_7788]),
+        ),
+        // Generations are kept in the order of rotation, not sorted; the current one need
+        // not be the last.
+        ("three-generations", ring(7, &[u64::MAX, 7, 3])),
+        ("current-derived", ring(0, &[9])),
+    ];
     out(
-        "keyfile",
-        vec![
-            ("fuzz-key", lifeboat_fuzz::KEY_FILE.to_vec()),
-            ("default-params", default_params),
-        ],
+        "keyring",
+        rings
+            .iter()
+            .map(|(name, k)| {
+                let b = k.encode();
+                assert_eq!(Keyring::decode(&b).as_ref(), Ok(k), "keyring seed {name}");
+                (*name, b)
+            })
+            .collect(),
+    );
+
+    // marks
+    let mark = |b: u8, marked_at: i64, reason: MarkReason| Mark {
+        pack: Id([b; 32]),
+        marked_at,
+        reason,
+    };
+    let marks = [
+        ("empty", Marks::default()),
+        (
+            "one",
+            Marks {
+                written_at: 1,
+                marks: vec![mark(0xab, -1, MarkReason::Repacked)],
+            },
+        ),
+        (
+            "three",
+            Marks {
+                written_at: 1_800_000_000,
+                marks: vec![
+                    mark(0x01, 1_799_990_000, MarkReason::Unreferenced),
+                    mark(0x80, 1_799_999_999, MarkReason::Repacked),
+                    mark(0xfe, i64::MAX, MarkReason::Unindexed),
+                ],
+            },
+        ),
+    ];
+    out(
+        "marks",
+        marks
+            .iter()
+            .map(|(name, m)| {
+                let b = m.encode();
+                assert_eq!(Marks::decode(&b).as_ref(), Ok(m), "marks seed {name}");
+                (*name, b)
+            })
+            .collect(),
+    );
+
+    // health
+    let bad = |blob: u8, pack: u8, found_at: i64| BadBlob {
+        blob: Id([blob; 32]),
+        pack: Id([pack; 32]),
+        found_at,
+    };
+    let healths = [
+        ("empty", Health::default()),
+        (
+            "one-verified",
+            Health {
+                written_at: 10,
+                verified: vec![(Id([2; 32]), 4)],
+                bad: vec![],
+            },
+        ),
+        (
+            "several",
+            Health {
+                written_at: 1_800_000_000,
+                verified: vec![
+                    (Id([1; 32]), 1_799_000_000),
+                    (Id([2; 32]), -3),
+                    (Id([0xf0; 32]), 1_800_000_000),
+                ],
+                bad: vec![bad(9, 2, 6), bad(9, 3, 7), bad(0xa0, 2, i64::MIN)],
+            },
+        ),
+    ];
+    out(
+        "health",
+        healths
+            .iter()
+            .map(|(name, h)| {
+                let b = h.encode();
+                assert_eq!(Health::decode(&b).as_ref(), Ok(h), "health seed {name}");
+                (*name, b)
+            })
+            .collect(),
+    );
+
+    // lease (JSON)
+    let t = |s: &str| s.parse::<jiff::Timestamp>().expect("timestamp");
+    let leases = [
+        (
+            "maintenance.json",
+            Lease {
+                version: 1,
+                kind: LeaseKind::Maintenance,
+                token: "00ff00ff00ff00ff00ff00ff00ff00ff".into(),
+                hostname: "ctrl1".into(),
+                username: "root".into(),
+                pid: 4242,
+                command: "prune".into(),
+                started: t("2026-11-23T07:00:00Z"),
+                renewed: t("2026-11-23T07:05:00.5Z"),
+                expires: t("2026-11-23T07:20:00.5Z"),
+            },
+        ),
+        (
+            "backup.json",
+            Lease {
+                version: 1,
+                kind: LeaseKind::Backup,
+                token: "a1b2c3".into(),
+                hostname: "h\u{f4}te \"q\"".into(),
+                username: "".into(),
+                pid: u32::MAX,
+                command: "backup /etc".into(),
+                started: t("1970-01-01T00:00:00Z"),
+                renewed: t("2026-11-23T07:00:00.123456789Z"),
+                expires: t("9999-12-30T00:00:00Z"),
+            },
+        ),
+    ];
+    out(
+        "lease",
+        leases
+            .iter()
+            .map(|(name, l)| {
+                let b = l.encode();
+                assert_eq!(Lease::decode(&b).as_ref(), Ok(l), "lease seed {name}");
+                (*name, b)
+            })
+            .collect(),
     );
 
     // snapshot (the target runs both JSON decoders on every input)
