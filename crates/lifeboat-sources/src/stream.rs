@@ -5,7 +5,7 @@
 use lifeboat_repo::source::StreamSource;
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -51,6 +51,10 @@ pub struct CommandStream {
     stdout: ChildStdout,
     stderr: Arc<Mutex<VecDeque<u8>>>,
     stderr_thread: Option<JoinHandle<()>>,
+    /// Set when the timeout killed the command.
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl CommandStream {
@@ -67,6 +71,9 @@ impl CommandStream {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that a timeout or an interrupt stops the whole
+            // pipeline (`mysqldump | gzip`), not only the shell.
+            .process_group(0)
             .spawn()?;
         let stdout = child
             .stdout
@@ -98,7 +105,38 @@ impl CommandStream {
             stdout,
             stderr: tail,
             stderr_thread: Some(stderr_thread),
+            timed_out: Arc::default(),
+            done: Arc::default(),
+            timeout: None,
         })
+    }
+
+    /// Kills the command's process group if it has not finished within `limit`; the backup
+    /// then fails with "timed out".
+    pub fn set_timeout(&mut self, limit: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        self.timeout = Some(limit);
+        let (done, timed_out) = (self.done.clone(), self.timed_out.clone());
+        let pid = self.child.id();
+        let deadline = std::time::Instant::now() + limit;
+        std::thread::spawn(move || {
+            while std::time::Instant::now() < deadline {
+                if done.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if !done.load(Ordering::SeqCst) {
+                timed_out.store(true, Ordering::SeqCst);
+                kill_group(pid);
+            }
+        });
+    }
+}
+
+fn kill_group(pid: u32) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
     }
 }
 
@@ -114,12 +152,15 @@ impl StreamSource for CommandStream {
     }
     fn finish(mut self: Box<Self>, aborted: bool) -> Result<(), String> {
         if aborted {
+            kill_group(self.child.id());
             let _ = self.child.kill();
         }
         let status = self
             .child
             .wait()
-            .map_err(|e| format!("waiting for the command failed: {e}"))?;
+            .map_err(|e| format!("waiting for the command failed: {e}"));
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let status = status?;
         if let Some(t) = self.stderr_thread.take() {
             let _ = t.join();
         }
@@ -129,7 +170,12 @@ impl StreamSource for CommandStream {
             .map(|t| t.iter().copied().collect::<Vec<u8>>())
             .unwrap_or_default();
         let tail = String::from_utf8_lossy(&tail).trim().to_string();
-        let why = if status.success() {
+        let why = if self.timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+            format!(
+                "command timed out after {}s and was killed",
+                self.timeout.map(|t| t.as_secs()).unwrap_or(0)
+            )
+        } else if status.success() {
             return Ok(());
         } else if let Some(sig) = status.signal() {
             format!("command was killed by signal {sig}")

@@ -60,6 +60,13 @@ pub struct Global {
     /// No progress bars
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// The configuration file: repository and components (default /etc/lifeboat/lifeboat.toml
+    /// when it exists)
+    #[arg(long, env = "LIFEBOAT_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The loaded configuration (not an option).
+    #[arg(skip)]
+    pub loaded: Option<std::sync::Arc<lifeboat_plan::Config>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +121,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Repair a damaged repository: rebuild the index, rewrite snapshots that lost data
     Repair(RepairArgs),
+    /// List the configured components with their last good backup
+    Components,
     /// Copy snapshots into another repository (one with other keys)
     #[command(
         long_about = "Copy snapshots into another repository, e.g. an off-site one.\n\n\
@@ -210,7 +219,7 @@ pub struct NewKeyArgs {
     pub kdf_passes: u32,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct BackupArgs {
     /// Files and directories to back up; `-` reads standard input (with --stdin-filename)
     #[arg(value_name = "PATH")]

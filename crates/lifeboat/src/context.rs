@@ -33,6 +33,42 @@ pub fn default_password_file() -> PathBuf {
     xdg("XDG_CONFIG_HOME", ".config").join("lifeboat/password")
 }
 
+/// Loads the configuration (the one named, else the default file if it exists) and fills in
+/// what the command line left open: the repository and the password source. The command
+/// line and the environment win over the file.
+pub fn apply_config(mut g: Global) -> Result<Global> {
+    let (path, must_exist) = match &g.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(lifeboat_plan::DEFAULT_CONFIG), false),
+    };
+    if !must_exist && !path.exists() {
+        return Ok(g);
+    }
+    let cfg = lifeboat_plan::Config::load(&path).map_err(|e| fail(exit::ERROR, e.to_string()))?;
+    if g.repo.is_none() {
+        g.repo = cfg.repository.location.clone();
+    }
+    if g.password_file.is_none() && g.password_command.is_none() {
+        g.password_file = cfg.repository.password_file.clone();
+        g.password_command = cfg.repository.password_command.clone();
+    }
+    g.loaded = Some(Arc::new(cfg));
+    Ok(g)
+}
+
+/// The loaded configuration, or an error saying how to give one.
+pub fn config(g: &Global) -> Result<Arc<lifeboat_plan::Config>> {
+    g.loaded.clone().ok_or_else(|| {
+        fail(
+            exit::ERROR,
+            format!(
+                "no configuration: components are defined in {} (or the file given by --config / LIFEBOAT_CONFIG); see docs/config.md",
+                lifeboat_plan::DEFAULT_CONFIG
+            ),
+        )
+    })
+}
+
 pub struct Location {
     pub path: PathBuf,
     pub is_default: bool,

@@ -28,7 +28,131 @@ fn username() -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+/// What a component run adds to one backup: the run id shared by the components of one
+/// invocation, the component's name, and its dump's time limit.
+#[derive(Default, Clone)]
+struct RunContext {
+    run_id: Option<String>,
+    component: Option<String>,
+    timeout: Option<std::time::Duration>,
+}
+
 pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
+    // Arguments that name configured components make this a component backup.
+    if let Some(cfg) = &g.loaded {
+        let named: Vec<String> = a
+            .paths
+            .iter()
+            .filter_map(|p| p.to_str())
+            .filter(|p| cfg.components.contains_key(*p))
+            .map(str::to_string)
+            .collect();
+        if !named.is_empty() {
+            if named.len() != a.paths.len() {
+                return Err(fail(
+                    exit::ERROR,
+                    "give either component names or paths, not both (a path that has a component's name can be written ./NAME)",
+                ));
+            }
+            return components(g, &a, cfg, &named, progress);
+        }
+    }
+    let repo = context::open(g)?;
+    single(g, &repo, a, RunContext::default(), progress)
+}
+
+/// `lifeboat backup COMPONENT...`: one snapshot per component, one run id across them. A
+/// component that fails (its dump fails, times out or is killed) writes no snapshot; the
+/// others still run, and the exit code is 1.
+fn components(
+    g: &Global,
+    a: &BackupArgs,
+    cfg: &lifeboat_plan::Config,
+    names: &[String],
+    progress: Arc<Progress>,
+) -> Result<u8> {
+    let mut repo = context::open(g)?;
+    let mut raw = [0u8; 8];
+    lifeboat_crypto::random_bytes(&mut raw).map_err(|e| fail(exit::ERROR, e.to_string()))?;
+    let run_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut failed = Vec::new();
+    let mut worst = exit::OK;
+    for name in names {
+        let Some(c) = cfg.components.get(name) else {
+            continue;
+        };
+        let mut b = a.clone();
+        b.tags.extend(c.snapshot_tags(name));
+        match &c.kind {
+            lifeboat_plan::Kind::Files {
+                paths,
+                exclude,
+                exclude_if_present,
+                one_file_system,
+            } => {
+                b.paths = paths.clone();
+                b.excludes.extend(exclude.iter().cloned());
+                b.exclude_if_present
+                    .extend(exclude_if_present.iter().cloned());
+                b.one_file_system |= *one_file_system;
+            }
+            lifeboat_plan::Kind::Command { backup, .. } => {
+                b.paths = Vec::new();
+                let stream = c
+                    .stream_name(name)
+                    .unwrap_or_else(|| format!("{name}.dump"));
+                b.from_commands = vec![format!("{stream}={backup}")];
+            }
+        }
+        if !g.quiet && !g.json {
+            println!("== component {name} ({})", c.kind.name());
+        }
+        let ctx = RunContext {
+            run_id: Some(run_id.clone()),
+            component: Some(name.clone()),
+            timeout: c.timeout(),
+        };
+        match single(g, &repo, b, ctx, progress.clone()) {
+            Ok(code) => worst = worst.max(code),
+            Err(e) => {
+                let msg = exit::message_of(&e);
+                if g.json {
+                    print_json(&serde_json::json!({
+                        "message_type": "component_failed", "component": name, "run_id": run_id, "error": msg,
+                    }));
+                } else {
+                    eprintln!("lifeboat: component {name}: {msg}");
+                }
+                if exit::code_of(&e) == exit::INTERRUPTED {
+                    return Err(e);
+                }
+                failed.push(name.clone());
+            }
+        }
+        // The next component deduplicates against what this one stored.
+        repo.load_index()?;
+    }
+    if !failed.is_empty() {
+        return Err(fail(
+            exit::ERROR,
+            format!(
+                "{} of {} components failed and have no new snapshot: {} (run {run_id}); `lifeboat components` shows their last good backup",
+                failed.len(),
+                names.len(),
+                failed.join(", ")
+            ),
+        ));
+    }
+    Ok(worst)
+}
+
+fn single(
+    g: &Global,
+    repo: &lifeboat_repo::Repository,
+    a: BackupArgs,
+    ctx: RunContext,
+    progress: Arc<Progress>,
+) -> Result<u8> {
     let started = std::time::Instant::now();
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut use_stdin = false;
@@ -76,7 +200,6 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         ));
     }
 
-    let repo = context::open(g)?;
     let host = a.host.clone().unwrap_or_else(hostname);
     let path_strings: Vec<String> = paths
         .iter()
@@ -111,12 +234,15 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         streams.push(Box::new(StdinStream::new(name.clone())));
     }
     for (name, cmd) in commands {
-        let s = CommandStream::spawn(name.clone(), cmd).map_err(|e| {
+        let mut s = CommandStream::spawn(name.clone(), cmd).map_err(|e| {
             fail(
                 exit::ERROR,
                 format!("starting the command for {name:?}: {e}"),
             )
         })?;
+        if let Some(t) = ctx.timeout {
+            s.set_timeout(t);
+        }
         streams.push(Box::new(s));
     }
 
@@ -128,7 +254,7 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         parent: parent.clone(),
         compression: a.compression,
         dry_run: a.dry_run,
-        run_id: None,
+        run_id: ctx.run_id.clone(),
         time: a.time,
     };
     let source = Arc::new(source);
@@ -143,7 +269,7 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         );
         std::thread::spawn(move || scan(&*src, &roots, &p, &stop))
     });
-    let result = lifeboat_repo::backup(&repo, &*source, streams, &opts, &progress);
+    let result = lifeboat_repo::backup(repo, &*source, streams, &opts, &progress);
     scan_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(t) = scanner {
         let _ = t.join();
@@ -166,6 +292,8 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
     if g.json {
         print_json(&serde_json::json!({
             "message_type": "summary",
+            "component": ctx.component,
+            "run_id": ctx.run_id,
             "snapshot_id": res.id.map(|i| i.to_hex()),
             "dry_run": a.dry_run,
             "parent": parent.map(|p| p.0.to_hex()),

@@ -4,6 +4,7 @@
 mod backup;
 mod browse;
 mod check;
+mod components;
 mod copy;
 mod forget;
 mod key;
@@ -21,7 +22,7 @@ use lifeboat_repo::{InitOptions, Progress, Repository, SnapshotFilter};
 use std::sync::Arc;
 
 pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
-    let g = cli.global;
+    let g = crate::context::apply_config(cli.global)?;
     match cli.command {
         Command::Init(a) => init(&g, a),
         Command::Key(a) => key::run(&g, a),
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
         Command::Forget(a) => forget::run(&g, a, progress),
         Command::Prune(a) => prune::run(&g, a, progress),
         Command::Repair(a) => repair::run(&g, a, progress),
+        Command::Components => components::run(&g),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -3,6 +3,7 @@
 //! need root (device nodes, chown, tmpfs) run as root here and in CI.
 
 mod bad_input;
+mod components;
 mod copy;
 mod crash;
 mod forget;
