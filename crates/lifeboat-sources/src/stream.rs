@@ -44,11 +44,42 @@ impl StreamSource for StdinStream {
 }
 
 /// A command's standard output as a stream.
+/// The dump's output, also copied to a validation command's standard input when there is one.
+struct Tee {
+    inner: ChildStdout,
+    copy: Option<std::process::ChildStdin>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = self.copy.as_mut() {
+            use std::io::Write;
+            // A validator that stops reading early (it has seen enough) is judged by its exit
+            // status, not by the broken pipe.
+            if n == 0 || c.write_all(&buf[..n]).is_err() {
+                self.copy = None;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A running validation command and the end of its stderr.
+struct Validator {
+    command: String,
+    child: Child,
+    tail: Arc<Mutex<VecDeque<u8>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
 pub struct CommandStream {
     name: String,
     command: String,
     child: Child,
-    stdout: ChildStdout,
+    stdout: Tee,
+    /// A command that reads the dump as it is taken and must exit 0 for the backup to commit.
+    validator: Option<Validator>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
     stderr_thread: Option<JoinHandle<()>>,
     /// Set when the timeout killed the command.
@@ -79,36 +110,53 @@ impl CommandStream {
             .stdout
             .take()
             .ok_or_else(|| io::Error::other("no stdout pipe"))?;
-        let mut err = child
+        let err = child
             .stderr
             .take()
             .ok_or_else(|| io::Error::other("no stderr pipe"))?;
-        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
-        let t2 = tail.clone();
-        let stderr_thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut t) = t2.lock() {
-                    t.extend(&buf[..n]);
-                    let excess = t.len().saturating_sub(STDERR_TAIL);
-                    t.drain(..excess);
-                }
-            }
-        });
+        let (tail, stderr_thread) = keep_tail(err);
         Ok(CommandStream {
             name: name.into(),
             command,
             child,
-            stdout,
+            stdout: Tee {
+                inner: stdout,
+                copy: None,
+            },
+            validator: None,
             stderr: tail,
             stderr_thread: Some(stderr_thread),
             timed_out: Arc::default(),
             done: Arc::default(),
             timeout: None,
         })
+    }
+
+    /// Runs `command` (through /bin/sh) on a copy of the dump while it is taken; the backup
+    /// fails, and writes no snapshot, unless it exits 0.
+    pub fn set_validator(&mut self, command: &str) -> io::Result<()> {
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .env_remove("LIFEBOAT_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        self.stdout.copy = child.stdin.take();
+        let err = child
+            .stderr
+            .take()
+            .ok_or_else(|| io::Error::other("no stderr pipe"))?;
+        let (tail, thread) = keep_tail(err);
+        self.validator = Some(Validator {
+            command: command.to_string(),
+            child,
+            tail,
+            thread: Some(thread),
+        });
+        Ok(())
     }
 
     /// Kills the command's process group if it has not finished within `limit`; the backup
@@ -134,6 +182,26 @@ impl CommandStream {
     }
 }
 
+/// Reads a child's stderr to the end, keeping its last few KiB for error messages.
+fn keep_tail(mut err: impl Read + Send + 'static) -> (Arc<Mutex<VecDeque<u8>>>, JoinHandle<()>) {
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+    let t2 = tail.clone();
+    let thread = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut t) = t2.lock() {
+                t.extend(&buf[..n]);
+                let excess = t.len().saturating_sub(STDERR_TAIL);
+                t.drain(..excess);
+            }
+        }
+    });
+    (tail, thread)
+}
+
 fn kill_group(pid: u32) {
     if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
         let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
@@ -155,6 +223,45 @@ impl StreamSource for CommandStream {
             kill_group(self.child.id());
             let _ = self.child.kill();
         }
+        // End of the dump: the validator sees end of input, then is judged.
+        self.stdout.copy = None;
+        let validated = match self.validator.take() {
+            None => Ok(()),
+            Some(Validator {
+                command: cmd,
+                mut child,
+                tail,
+                thread,
+            }) => {
+                if aborted {
+                    kill_group(child.id());
+                }
+                let st = child.wait();
+                if let Some(t) = thread {
+                    let _ = t.join();
+                }
+                let tail = tail
+                    .lock()
+                    .map(|t| {
+                        String::from_utf8_lossy(&t.iter().copied().collect::<Vec<u8>>())
+                            .trim()
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                match st {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!(
+                        "the validation command `{cmd}` rejected the dump ({s}){}",
+                        if tail.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {tail}")
+                        }
+                    )),
+                    Err(e) => Err(format!("waiting for the validation command failed: {e}")),
+                }
+            }
+        };
         let status = self
             .child
             .wait()
@@ -176,7 +283,7 @@ impl StreamSource for CommandStream {
                 self.timeout.map(|t| t.as_secs()).unwrap_or(0)
             )
         } else if status.success() {
-            return Ok(());
+            return validated;
         } else if let Some(sig) = status.signal() {
             format!("command was killed by signal {sig}")
         } else {

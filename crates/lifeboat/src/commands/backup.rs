@@ -35,6 +35,8 @@ struct RunContext {
     run_id: Option<String>,
     component: Option<String>,
     timeout: Option<std::time::Duration>,
+    /// A command that reads the dump as it is taken and must accept it.
+    validate: Option<String>,
 }
 
 pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
@@ -111,6 +113,10 @@ fn components(
             run_id: Some(run_id.clone()),
             component: Some(name.clone()),
             timeout: c.timeout(),
+            validate: match &c.kind {
+                lifeboat_plan::Kind::Command { validate, .. } => validate.clone(),
+                _ => None,
+            },
         };
         match single(g, &repo, b, ctx, progress.clone()) {
             Ok(code) => worst = worst.max(code),
@@ -242,6 +248,14 @@ fn single(
         })?;
         if let Some(t) = ctx.timeout {
             s.set_timeout(t);
+        }
+        if let Some(v) = &ctx.validate {
+            s.set_validator(v).map_err(|e| {
+                fail(
+                    exit::ERROR,
+                    format!("starting the validation command for {name:?}: {e}"),
+                )
+            })?;
         }
         streams.push(Box::new(s));
     }

@@ -212,3 +212,35 @@ fn the_configuration_names_the_repository_and_password_file_and_refuses_typos() 
     assert_eq!(code, 1);
     assert!(err.contains("not both"), "{err}");
 }
+
+#[test]
+fn a_dump_the_validation_command_rejects_writes_no_snapshot() {
+    let env = Env::new();
+    // A dump that ends as a complete mysqldump does ("-- Dump completed"), and one cut short.
+    let cfg = config(
+        &env,
+        r#"
+[components.whole]
+kind = "command"
+backup = "printf 'CREATE TABLE t (i int);\n-- Dump completed on 2026-12-03\n'"
+validate = "tail -n 1 | grep -q '^-- Dump completed'"
+
+[components.cut]
+kind = "command"
+backup = "printf 'CREATE TABLE t (i int);\nINSERT INTO t VALUES'"
+validate = "tail -n 1 | grep -q '^-- Dump completed' || { echo 'no completion line' >&2; exit 1; }"
+"#,
+    );
+    env.ok(&["--config", &cfg, "backup", "whole"]);
+    let (code, _, err) = env.run(&["--config", &cfg, "backup", "cut"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("rejected the dump") && err.contains("no completion line"),
+        "{err}"
+    );
+    let v = env.json(&["--config", &cfg, "components"]);
+    let rows = v.as_array().unwrap();
+    let cut = rows.iter().find(|r| r["name"] == "cut").unwrap();
+    assert!(cut["last_good"].is_null(), "{cut}");
+    assert_eq!(env.snapshot_ids().len(), 1);
+}
