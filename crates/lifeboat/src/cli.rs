@@ -337,11 +337,27 @@ pub enum OverwriteArg {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Snapshot id, unique prefix, or `latest`; `SNAPSHOT:PATH` restores only PATH's contents
+    /// Snapshot id, unique prefix, or `latest`; `SNAPSHOT:PATH` restores only PATH's contents.
+    /// Or a component of the configuration file (see --plan, --yes)
     pub snapshot: String,
-    /// Directory to restore into (created if missing)
+    /// Directory to restore into (created if missing); for a files component, default /
     #[arg(short, long)]
-    pub target: PathBuf,
+    pub target: Option<PathBuf>,
+    /// Component restore: the snapshot to restore (default: the component's last good one)
+    #[arg(long = "snapshot", value_name = "SNAPSHOT")]
+    pub from: Option<String>,
+    /// Component restore: print the ordered steps and change nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub plan: bool,
+    /// Component restore: run the steps (a journal records each one)
+    #[arg(long)]
+    pub yes: bool,
+    /// Component restore: go on from the step an interrupted restore stopped at
+    #[arg(long, requires = "yes")]
+    pub resume: bool,
+    /// Component restore: skip the safety dump of what is there now
+    #[arg(long)]
+    pub no_safety: bool,
     /// Restore only paths matching this glob and what is below them (repeatable)
     #[arg(short, long = "include", value_name = "PATTERN")]
     pub includes: Vec<String>,

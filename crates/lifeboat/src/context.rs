@@ -28,6 +28,11 @@ pub fn default_repo() -> PathBuf {
     xdg("XDG_DATA_HOME", ".local/share").join("lifeboat/repo")
 }
 
+/// Where state that must survive a crash lives (restore journals).
+pub fn state_dir() -> PathBuf {
+    xdg("XDG_STATE_HOME", ".local/state").join("lifeboat")
+}
+
 /// Where `init` on the default repository puts a generated password.
 pub fn default_password_file() -> PathBuf {
     xdg("XDG_CONFIG_HOME", ".config").join("lifeboat/password")

@@ -60,7 +60,7 @@ pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
         }
     }
     let repo = context::open(g)?;
-    single(g, &repo, a, RunContext::default(), progress)
+    single(g, &repo, a, RunContext::default(), progress).map(|(code, _)| code)
 }
 
 /// `lifeboat backup COMPONENT...`: one snapshot per component, one run id across them. A
@@ -83,43 +83,13 @@ fn components(
         let Some(c) = cfg.components.get(name) else {
             continue;
         };
-        let mut b = a.clone();
-        b.tags.extend(c.snapshot_tags(name));
-        match &c.kind {
-            lifeboat_plan::Kind::Files {
-                paths,
-                exclude,
-                exclude_if_present,
-                one_file_system,
-            } => {
-                b.paths = paths.clone();
-                b.excludes.extend(exclude.iter().cloned());
-                b.exclude_if_present
-                    .extend(exclude_if_present.iter().cloned());
-                b.one_file_system |= *one_file_system;
-            }
-            lifeboat_plan::Kind::Command { backup, .. } => {
-                b.paths = Vec::new();
-                let stream = c
-                    .stream_name(name)
-                    .unwrap_or_else(|| format!("{name}.dump"));
-                b.from_commands = vec![format!("{stream}={backup}")];
-            }
-        }
+        let b = component_args(a, name, c);
         if !g.quiet && !g.json {
             println!("== component {name} ({})", c.kind.name());
         }
-        let ctx = RunContext {
-            run_id: Some(run_id.clone()),
-            component: Some(name.clone()),
-            timeout: c.timeout(),
-            validate: match &c.kind {
-                lifeboat_plan::Kind::Command { validate, .. } => validate.clone(),
-                _ => None,
-            },
-        };
+        let ctx = component_context(&run_id, name, c);
         match single(g, &repo, b, ctx, progress.clone()) {
-            Ok(code) => worst = worst.max(code),
+            Ok((code, _)) => worst = worst.max(code),
             Err(e) => {
                 let msg = exit::message_of(&e);
                 if g.json {
@@ -152,13 +122,69 @@ fn components(
     Ok(worst)
 }
 
+/// Backs up one component (a safety dump before a restore); returns the snapshot id.
+pub fn component_backup(
+    g: &Global,
+    repo: &lifeboat_repo::Repository,
+    a: &BackupArgs,
+    name: &str,
+    c: &lifeboat_plan::Component,
+    progress: Arc<Progress>,
+) -> Result<Option<lifeboat_format::Id>> {
+    let mut raw = [0u8; 8];
+    lifeboat_crypto::random_bytes(&mut raw).map_err(|e| fail(exit::ERROR, e.to_string()))?;
+    let run_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let b = component_args(a, name, c);
+    single(g, repo, b, component_context(&run_id, name, c), progress).map(|(_, id)| id)
+}
+
+fn component_context(run_id: &str, name: &str, c: &lifeboat_plan::Component) -> RunContext {
+    RunContext {
+        run_id: Some(run_id.to_string()),
+        component: Some(name.to_string()),
+        timeout: c.timeout(),
+        validate: match &c.kind {
+            lifeboat_plan::Kind::Command { validate, .. } => validate.clone(),
+            _ => None,
+        },
+    }
+}
+
+/// The backup arguments of a component: its paths or its dump, its excludes and tags.
+fn component_args(a: &BackupArgs, name: &str, c: &lifeboat_plan::Component) -> BackupArgs {
+    let mut b = a.clone();
+    b.tags.extend(c.snapshot_tags(name));
+    match &c.kind {
+        lifeboat_plan::Kind::Files {
+            paths,
+            exclude,
+            exclude_if_present,
+            one_file_system,
+        } => {
+            b.paths = paths.clone();
+            b.excludes.extend(exclude.iter().cloned());
+            b.exclude_if_present
+                .extend(exclude_if_present.iter().cloned());
+            b.one_file_system |= *one_file_system;
+        }
+        lifeboat_plan::Kind::Command { backup, .. } => {
+            b.paths = Vec::new();
+            let stream = c
+                .stream_name(name)
+                .unwrap_or_else(|| format!("{name}.dump"));
+            b.from_commands = vec![format!("{stream}={backup}")];
+        }
+    }
+    b
+}
+
 fn single(
     g: &Global,
     repo: &lifeboat_repo::Repository,
     a: BackupArgs,
     ctx: RunContext,
     progress: Arc<Progress>,
-) -> Result<u8> {
+) -> Result<(u8, Option<lifeboat_format::Id>)> {
     let started = std::time::Instant::now();
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut use_stdin = false;
@@ -357,11 +383,14 @@ fn single(
             }
         }
     }
-    Ok(if s.is_complete() {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
-    })
+    Ok((
+        if s.is_complete() {
+            exit::OK
+        } else {
+            exit::INCOMPLETE
+        },
+        res.id,
+    ))
 }
 
 /// Walks the paths once with stat only, so the progress bar can show a percentage and an ETA.

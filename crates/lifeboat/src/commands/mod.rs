@@ -1,16 +1,17 @@
 //! One function per subcommand. Each turns arguments into library calls and prints results;
 //! none holds logic a web dashboard would need again.
 
-mod backup;
-mod browse;
+pub mod backup;
+pub mod browse;
 mod check;
+mod component_restore;
 mod components;
 mod copy;
 mod forget;
 mod key;
 pub mod prune;
 mod repair;
-mod restore;
+pub mod restore;
 
 use crate::cli::{Cli, Command, Filter, Global, InitArgs};
 use crate::context;

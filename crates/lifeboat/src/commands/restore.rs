@@ -13,15 +13,45 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn run(g: &Global, a: RestoreArgs, progress: Arc<Progress>) -> Result<u8> {
-    let started = std::time::Instant::now();
+    if let Some(cfg) = g.loaded.clone()
+        && cfg.components.contains_key(&a.snapshot)
+    {
+        return super::component_restore::run(g, &cfg, a, progress);
+    }
+    if a.plan || a.yes || a.from.is_some() || a.no_safety {
+        return Err(crate::exit::fail(
+            exit::ERROR,
+            format!(
+                "{:?} is not a component of the configuration; --plan, --yes, --snapshot and --no-safety are for component restores",
+                a.snapshot
+            ),
+        ));
+    }
     let repo = context::open(g)?;
+    run_open(g, &repo, a, progress)
+}
+
+/// Restores a snapshot (`a.snapshot`) from an open repository.
+pub fn run_open(
+    g: &Global,
+    repo: &lifeboat_repo::Repository,
+    a: RestoreArgs,
+    progress: Arc<Progress>,
+) -> Result<u8> {
+    let started = std::time::Instant::now();
+    let Some(target) = a.target.clone() else {
+        return Err(crate::exit::fail(
+            exit::ERROR,
+            "restore needs --target DIR (the directory to restore into)",
+        ));
+    };
     // `SNAPSHOT:PATH` restores the contents of PATH into the target, as restic does.
     let (spec, sub) = match a.snapshot.split_once(':') {
         Some((s, p)) => (s.to_string(), PathBuf::from("/").join(p)),
         None => (a.snapshot.clone(), PathBuf::from("/")),
     };
     let (id, snap) = repo.find_snapshot(&spec, &filter(&a.filter))?;
-    let target = std::path::absolute(&a.target)?;
+    let target = std::path::absolute(&target)?;
     let opts = RestoreOptions {
         target: target.clone(),
         source_path: sub,
@@ -39,7 +69,7 @@ pub fn run(g: &Global, a: RestoreArgs, progress: Arc<Progress>) -> Result<u8> {
     };
     let fs = FsTarget::new(FsTargetOptions::default());
     let bar = Bar::start(g, progress.clone(), ui::Kind::Total);
-    let result = lifeboat_repo::restore(&repo, snap.tree, &opts, &fs, &progress);
+    let result = lifeboat_repo::restore(repo, snap.tree, &opts, &fs, &progress);
     bar.finish();
     let s = result?;
     let secs = started.elapsed().as_secs_f64();

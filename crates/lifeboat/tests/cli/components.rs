@@ -244,3 +244,82 @@ validate = "tail -n 1 | grep -q '^-- Dump completed' || { echo 'no completion li
     assert!(cut["last_good"].is_null(), "{cut}");
     assert_eq!(env.snapshot_ids().len(), 1);
 }
+
+#[test]
+fn component_restore_plans_runs_with_a_journal_and_resumes() {
+    let env = Env::new();
+    let etc = env.path("etc-svc");
+    fs::create_dir_all(&etc).unwrap();
+    fs::write(etc.join("svc.conf"), "port = 1\n").unwrap();
+    let live = env.path("live.db");
+    fs::write(&live, "rows: 1 2 3\n").unwrap();
+    let broken = env.path("restore-broken");
+    let cfg = config(
+        &env,
+        &format!(
+            r#"
+[components.svc-config]
+kind = "files"
+paths = ["{etc}"]
+
+[components.svc-db]
+kind = "command"
+backup = "cat {live}"
+restore = "if [ -e {broken} ]; then echo 'ERROR 2002: cannot connect' >&2; exit 1; fi; cat > {live}"
+stream = "svc.db"
+"#,
+            etc = etc.display(),
+            live = live.display(),
+            broken = broken.display()
+        ),
+    );
+    env.ok(&["--config", &cfg, "backup", "svc-config", "svc-db"]);
+    fs::write(&live, "rows: damaged\n").unwrap();
+
+    // The plan changes nothing; without --yes nothing runs.
+    let before = env.repo_files();
+    let plan = env.ok(&["--config", &cfg, "restore", "svc-db", "--plan"]);
+    assert!(
+        plan.contains("1. safety backup") && plan.contains("2. feed svc.db"),
+        "{plan}"
+    );
+    let (code, _, err) = env.run(&["--config", &cfg, "restore", "svc-db"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(env.repo_files(), before);
+    assert_eq!(fs::read_to_string(&live).unwrap(), "rows: damaged\n");
+
+    // Interrupted at step 2: the journal says where, and --resume finishes it.
+    fs::write(&broken, "").unwrap();
+    let (code, _, err) = env.run(&["--config", &cfg, "restore", "svc-db", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("stopped at step 2 of 2") && err.contains("cannot connect"),
+        "{err}"
+    );
+    let (code, _, err) = env.run(&["--config", &cfg, "restore", "svc-db", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--resume"), "{err}");
+    fs::remove_file(&broken).unwrap();
+    let out = env.ok(&["--config", &cfg, "restore", "svc-db", "--yes", "--resume"]);
+    assert!(out.contains("restored"), "{out}");
+    assert!(
+        !out.contains("step 1/2"),
+        "the safety step is not run again: {out}"
+    );
+    assert_eq!(fs::read_to_string(&live).unwrap(), "rows: 1 2 3\n");
+    // The safety dump holds what was there before, and restores it.
+    let snaps = env.json(&["snapshots", "--tag", "safety"]);
+    let safety = snaps.as_array().unwrap();
+    assert_eq!(safety.len(), 1);
+    let before_restore = env.ok(&["dump", safety[0]["id"].as_str().unwrap(), "svc.db"]);
+    assert_eq!(before_restore, "rows: damaged\n");
+
+    // A files component: its directory lost, restored in place (no safety: nothing there).
+    fs::remove_dir_all(&etc).unwrap();
+    env.ok(&["--config", &cfg, "restore", "svc-config", "--yes"]);
+    assert_eq!(
+        fs::read_to_string(etc.join("svc.conf")).unwrap(),
+        "port = 1\n"
+    );
+}

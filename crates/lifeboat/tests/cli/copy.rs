@@ -107,7 +107,15 @@ fn backup_stdin(env: &Env, name: &str, payload: &[u8]) -> String {
 /// A snapshot as `snapshots --json` shows it, without what a copy changes by design: its
 /// id, its root tree (other blob ids), its parent and the program that wrote it.
 fn kept_fields(mut s: Value) -> Value {
-    for k in ["id", "short_id", "tree", "parent", "program_version"] {
+    // `copied_from` is what a copy adds (checked on its own below).
+    for k in [
+        "id",
+        "short_id",
+        "tree",
+        "parent",
+        "program_version",
+        "copied_from",
+    ] {
         s.as_object_mut().unwrap().remove(k);
     }
     s
@@ -146,6 +154,8 @@ fn every_kind_of_entry_and_a_stream_arrive_intact_and_a_second_run_copies_nothin
             kept_fields(src_snaps[s].clone()),
             kept_fields(dst_snaps[t].clone())
         );
+        assert_eq!(dst_snaps[t]["copied_from"]["snapshot"], s.as_str());
+        assert!(src_snaps[s]["copied_from"].is_null());
         // Every node field of every entry is kept (names, modes, owners, all three times,
         // sizes, inodes, link counts, targets, xattr names).
         let ls_src = env.ok(&["ls", s, "--json"]);

@@ -1,0 +1,344 @@
+//! `lifeboat restore COMPONENT --plan | --yes [--resume]`: a component's restore as an ordered
+//! list of steps that can be printed first, then run with a journal, so that an interrupted
+//! restore says which step it stopped at and `--resume` goes on from there.
+
+use crate::cli::{BackupArgs, Global, OverwriteArg, RestoreArgs};
+use crate::context;
+use crate::exit::{self, fail};
+use anyhow::{Context as _, Result};
+use lifeboat_format::{Id, Snapshot};
+use lifeboat_plan::{Component, Config, Kind};
+use lifeboat_repo::{Progress, Repository};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One step of a component restore.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Back up what is there now, tagged `safety`, so the restore can be undone.
+    Safety,
+    /// Feed the dump to the component's restore command.
+    RestoreStream { stream: String, command: String },
+    /// Restore the component's paths into `target`.
+    RestoreFiles { target: PathBuf },
+}
+
+impl Step {
+    fn describe(&self, name: &str, c: &Component, snap: &Id) -> String {
+        match self {
+            Step::Safety => format!(
+                "safety backup of what {name} holds now ({}), tagged `safety`; restoring that snapshot undoes this restore",
+                c.describe()
+            ),
+            Step::RestoreStream { stream, command } => format!(
+                "feed {stream} of snapshot {} to `{command}` on its standard input",
+                snap.short()
+            ),
+            Step::RestoreFiles { target } => format!(
+                "restore {} from snapshot {} into {} (existing files are overwritten)",
+                c.describe(),
+                snap.short(),
+                target.display()
+            ),
+        }
+    }
+}
+
+fn journal_path(repo: &Repository, name: &str) -> PathBuf {
+    context::state_dir()
+        .join("journal")
+        .join(format!("{}-{name}.json", repo.config().id.short()))
+}
+
+fn steps_of(name: &str, c: &Component, a: &RestoreArgs) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    if !a.no_safety {
+        steps.push(Step::Safety);
+    }
+    match &c.kind {
+        Kind::Command { restore, .. } => {
+            let command = restore.clone().ok_or_else(|| {
+                fail(
+                    exit::ERROR,
+                    format!(
+                        "component {name} has no `restore` command in the configuration; `lifeboat dump` writes its dump to standard output"
+                    ),
+                )
+            })?;
+            steps.push(Step::RestoreStream {
+                stream: c.stream_name(name).unwrap_or_default(),
+                command,
+            });
+        }
+        Kind::Files { .. } => steps.push(Step::RestoreFiles {
+            target: a.target.clone().unwrap_or_else(|| PathBuf::from("/")),
+        }),
+    }
+    Ok(steps)
+}
+
+pub fn run(g: &Global, cfg: &Config, a: RestoreArgs, progress: Arc<Progress>) -> Result<u8> {
+    let name = a.snapshot.clone();
+    let Some(c) = cfg.components.get(&name) else {
+        return Err(fail(exit::ERROR, format!("no component {name:?}")));
+    };
+    let repo = context::open(g)?;
+    let journal_file = journal_path(&repo, &name);
+    let journal: Option<Value> = std::fs::read(&journal_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+
+    // Which snapshot: the journal's when resuming, else the one named, else the last good.
+    let (snaps, _) = repo.snapshots()?;
+    let snap_id: Id = match (&journal, a.resume, &a.from) {
+        (Some(j), true, _) => j["snapshot"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fail(exit::ERROR, "the restore journal is damaged; remove it"))?,
+        (_, _, Some(spec)) => repo.find_snapshot(spec, &Default::default())?.0,
+        _ => {
+            let st = lifeboat_plan::component_status([name.clone()], &snaps);
+            st.get(&name)
+                .and_then(|s| s.last_good)
+                .map(|(id, _)| id)
+                .ok_or_else(|| {
+                    fail(
+                        exit::ERROR,
+                        format!("component {name} has no good backup to restore"),
+                    )
+                })?
+        }
+    };
+    let snap: Snapshot = repo.read_snapshot(&snap_id)?;
+    if !snap
+        .tags
+        .iter()
+        .any(|t| *t == format!("{}{name}", lifeboat_plan::COMPONENT_TAG))
+    {
+        return Err(fail(
+            exit::ERROR,
+            format!(
+                "snapshot {} is not a backup of component {name}",
+                snap_id.short()
+            ),
+        ));
+    }
+    let steps = steps_of(&name, c, &a)?;
+    let done: usize = match (&journal, a.resume) {
+        (Some(j), true) => j["done"].as_u64().unwrap_or(0) as usize,
+        (Some(j), false) if !a.plan => {
+            return Err(fail(
+                exit::ERROR,
+                format!(
+                    "an earlier restore of {name} stopped after step {} of {} ({}); run `lifeboat restore {name} --yes --resume` to go on, or remove {} to start over",
+                    j["done"].as_u64().unwrap_or(0),
+                    j["steps"].as_u64().unwrap_or(0),
+                    j["error"].as_str().unwrap_or("interrupted"),
+                    journal_file.display()
+                ),
+            ));
+        }
+        _ => 0,
+    };
+
+    if a.plan || !a.yes {
+        if !g.json {
+            println!(
+                "restore of component {name} ({}) from snapshot {} ({}):",
+                c.kind.name(),
+                snap_id.short(),
+                crate::ui::local_time(&snap.time)
+            );
+            for (i, s) in steps.iter().enumerate() {
+                println!("  {}. {}", i + 1, s.describe(&name, c, &snap_id));
+            }
+        } else {
+            super::print_json(&json!({
+                "message_type": "restore_plan", "component": name, "snapshot": snap_id.to_hex(),
+                "steps": steps.iter().map(|s| s.describe(&name, c, &snap_id)).collect::<Vec<_>>(),
+            }));
+        }
+        if a.plan {
+            return Ok(exit::OK);
+        }
+        return Err(fail(
+            exit::ERROR,
+            "a component restore changes the running system: review the steps above, then run again with --yes",
+        ));
+    }
+
+    let write_journal = |done: usize, error: Option<&str>, safety: Option<&str>| -> Result<()> {
+        if let Some(d) = journal_file.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let j = json!({
+            "component": name, "snapshot": snap_id.to_hex(), "steps": steps.len(),
+            "done": done, "error": error, "safety_snapshot": safety,
+        });
+        std::fs::write(&journal_file, j.to_string())
+            .with_context(|| format!("writing the restore journal {}", journal_file.display()))
+    };
+    let mut safety: Option<String> = journal
+        .as_ref()
+        .and_then(|j| j["safety_snapshot"].as_str().map(str::to_string));
+    for (i, step) in steps.iter().enumerate().skip(done) {
+        if !g.quiet && !g.json {
+            println!(
+                "step {}/{}: {}",
+                i + 1,
+                steps.len(),
+                step.describe(&name, c, &snap_id)
+            );
+        }
+        write_journal(i, None, safety.as_deref())?;
+        let r = run_step(
+            g,
+            &repo,
+            &name,
+            c,
+            (&snap_id, &snap),
+            step,
+            progress.clone(),
+        );
+        match r {
+            Ok(Some(id)) => safety = Some(id.to_hex()),
+            Ok(None) => {}
+            Err(e) => {
+                let msg = exit::message_of(&e);
+                write_journal(i, Some(&msg), safety.as_deref())?;
+                return Err(fail(
+                    exit::code_of(&e).max(exit::ERROR),
+                    format!(
+                        "the restore of {name} stopped at step {} of {}: {msg}; fix the cause and run `lifeboat restore {name} --yes --resume`{}",
+                        i + 1,
+                        steps.len(),
+                        safety
+                            .as_ref()
+                            .map(|s| format!(" (the safety backup is snapshot {})", &s[..8]))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&journal_file);
+    if g.json {
+        super::print_json(&json!({
+            "message_type": "restore_done", "component": name, "snapshot": snap_id.to_hex(),
+            "safety_snapshot": safety,
+        }));
+    } else if !g.quiet {
+        println!(
+            "component {name} restored from snapshot {}{}",
+            snap_id.short(),
+            safety
+                .map(|s| format!("; the state before is in snapshot {}", &s[..8]))
+                .unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn run_step(
+    g: &Global,
+    repo: &Repository,
+    name: &str,
+    c: &Component,
+    (snap_id, snap): (&Id, &Snapshot),
+    step: &Step,
+    progress: Arc<Progress>,
+) -> Result<Option<Id>> {
+    match step {
+        Step::Safety => {
+            // Nothing to keep when none of a files component's paths exists (a rebuilt node).
+            if let Kind::Files { paths, .. } = &c.kind
+                && !paths.iter().any(|p| p.exists())
+            {
+                return Ok(None);
+            }
+            let mut args = BackupArgs::parse_for_component();
+            args.tags.push("safety".into());
+            super::backup::component_backup(g, repo, &args, name, c, progress)
+        }
+        Step::RestoreStream { stream, command } => {
+            let node = lifeboat_repo::walk::lookup(repo, snap.tree, &Path::new("/").join(stream))?;
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(command)
+                .env_remove("LIFEBOAT_PASSWORD")
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("starting `{command}`"))?;
+            let mut stdin = child
+                .stdin
+                .take()
+                .ok_or_else(|| fail(exit::ERROR, "no stdin pipe"))?;
+            let copied = std::io::copy(
+                &mut super::browse::ContentReader::new(repo, &node),
+                &mut stdin,
+            );
+            drop(stdin);
+            let out = child
+                .wait_with_output()
+                .context("waiting for the restore command")?;
+            let tail = String::from_utf8_lossy(&out.stderr);
+            let tail = tail.trim();
+            let tail = &tail[tail.len().saturating_sub(2000)..];
+            if !out.status.success() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!("`{command}` failed ({}): {tail}", out.status),
+                ));
+            }
+            copied.with_context(|| format!("feeding {stream} to `{command}`"))?;
+            Ok(None)
+        }
+        Step::RestoreFiles { target } => {
+            let a = RestoreArgs::for_snapshot(snap_id.to_hex(), target.clone());
+            let code = super::restore::run_open(g, repo, a, progress)?;
+            if code != exit::OK {
+                return Err(fail(
+                    code,
+                    "some entries could not be restored (listed above)",
+                ));
+            }
+            Ok(None)
+        }
+    }
+}
+
+impl RestoreArgs {
+    fn for_snapshot(snapshot: String, target: PathBuf) -> Self {
+        RestoreArgs {
+            snapshot,
+            target: Some(target),
+            from: None,
+            plan: false,
+            yes: false,
+            resume: false,
+            no_safety: false,
+            includes: vec![],
+            excludes: vec![],
+            verify: false,
+            overwrite: OverwriteArg::Always,
+            delete: false,
+            sparse: true,
+            filter: Default::default(),
+        }
+    }
+}
+
+impl BackupArgs {
+    /// Backup arguments with every option at its default.
+    fn parse_for_component() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: BackupArgs,
+        }
+        Wrap::parse_from(["lifeboat"]).a
+    }
+}
