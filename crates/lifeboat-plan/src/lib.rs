@@ -19,6 +19,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/lifeboat/lifeboat.toml";
 /// Tag prefixes that tie a snapshot to its component.
 pub const COMPONENT_TAG: &str = "component:";
 pub const KIND_TAG: &str = "kind:";
+/// The tag of the backup a component restore takes of what it is about to replace. Such a
+/// snapshot is never the component's "last good backup" (it holds what was being replaced).
+pub const SAFETY_TAG: &str = "safety";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -97,6 +100,16 @@ enum RawComponent {
         #[serde(default)]
         tags: Vec<String>,
     },
+    Mariadb {
+        defaults_file: Option<PathBuf>,
+        #[serde(default)]
+        databases: Vec<String>,
+        #[serde(default)]
+        exclude: Vec<String>,
+        timeout: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
 }
 
 impl From<RawComponent> for Component {
@@ -134,6 +147,21 @@ impl From<RawComponent> for Component {
                 },
                 tags,
             },
+            RawComponent::Mariadb {
+                defaults_file,
+                databases,
+                exclude,
+                timeout,
+                tags,
+            } => Component {
+                kind: Kind::Mariadb {
+                    defaults_file,
+                    databases,
+                    exclude,
+                    timeout,
+                },
+                tags,
+            },
         }
     }
 }
@@ -160,6 +188,17 @@ pub enum Kind {
         /// Stop the dump (and fail the backup) after this long, e.g. "2h", "90m".
         timeout: Option<String>,
     },
+    /// A MariaDB/MySQL server: one logical dump per database, users and grants apart, the
+    /// server's version and variables, and row counts and checksums to verify a restore.
+    Mariadb {
+        /// Option file with the client credentials (`--defaults-extra-file`).
+        defaults_file: Option<PathBuf>,
+        /// Databases to back up (default: all but the system schemas).
+        databases: Vec<String>,
+        exclude: Vec<String>,
+        /// Time limit of each dump.
+        timeout: Option<String>,
+    },
 }
 
 impl Kind {
@@ -167,6 +206,7 @@ impl Kind {
         match self {
             Kind::Files { .. } => "files",
             Kind::Command { .. } => "command",
+            Kind::Mariadb { .. } => "mariadb",
         }
     }
 }
@@ -181,6 +221,12 @@ impl Component {
                 .collect::<Vec<_>>()
                 .join(" "),
             Kind::Command { backup, .. } => format!("$ {backup}"),
+            Kind::Mariadb { databases, .. } if databases.is_empty() => {
+                "MariaDB: all databases, users and grants".into()
+            }
+            Kind::Mariadb { databases, .. } => {
+                format!("MariaDB: {}, users and grants", databases.join(" "))
+            }
         }
     }
 
@@ -190,7 +236,7 @@ impl Component {
             Kind::Command { stream, .. } => {
                 Some(stream.clone().unwrap_or_else(|| format!("{name}.dump")))
             }
-            Kind::Files { .. } => None,
+            Kind::Files { .. } | Kind::Mariadb { .. } => None,
         }
     }
 
@@ -198,6 +244,9 @@ impl Component {
     pub fn timeout(&self) -> Option<Duration> {
         match &self.kind {
             Kind::Command {
+                timeout: Some(t), ..
+            }
+            | Kind::Mariadb {
                 timeout: Some(t), ..
             } => parse_duration(t).ok(),
             _ => None,
@@ -316,6 +365,12 @@ impl Config {
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;
                     }
                 }
+                Kind::Mariadb { timeout, .. } => {
+                    if let Some(t) = timeout {
+                        parse_duration(t)
+                            .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;
+                    }
+                }
             }
             if let Some(t) = c
                 .tags
@@ -355,6 +410,9 @@ pub fn component_status(
         let Some(st) = out.get_mut(name) else {
             continue;
         };
+        if s.tags.iter().any(|t| t == SAFETY_TAG) {
+            continue;
+        }
         st.snapshots += 1;
         if st.last.is_none_or(|(_, t, _)| s.time > t) {
             st.last = Some((*id, s.time, s.is_complete()));
@@ -457,6 +515,7 @@ tags = ["ovn"]
             (Id([1; 32]), snap(100, &["component:db"], true)),
             (Id([2; 32]), snap(200, &["component:db"], false)),
             (Id([3; 32]), snap(300, &["component:other"], true)),
+            (Id([4; 32]), snap(400, &["component:db", "safety"], true)),
         ];
         let st = component_status(["db".to_string(), "etc".to_string()], &snaps);
         assert_eq!(st["db"].snapshots, 2);

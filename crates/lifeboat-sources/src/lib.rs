@@ -9,6 +9,7 @@
 //! The service modules (MariaDB, PostgreSQL, Redis, ...) will join them.
 
 pub mod files;
+pub mod mariadb;
 pub mod stream;
 
 pub use files::{ExcludeError, FsSource, FsSourceOptions, FsTarget, FsTargetOptions};

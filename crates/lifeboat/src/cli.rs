@@ -358,6 +358,14 @@ pub struct RestoreArgs {
     /// Component restore: skip the safety dump of what is there now
     #[arg(long)]
     pub no_safety: bool,
+    /// Component restore: go on although the server's version differs from the one recorded
+    /// at backup time
+    #[arg(long)]
+    pub force: bool,
+    /// Component restore of a database server: restore only this database (not the others,
+    /// not users and grants)
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
     /// Restore only paths matching this glob and what is below them (repeatable)
     #[arg(short, long = "include", value_name = "PATTERN")]
     pub includes: Vec<String>,

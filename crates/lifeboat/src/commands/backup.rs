@@ -35,8 +35,8 @@ struct RunContext {
     run_id: Option<String>,
     component: Option<String>,
     timeout: Option<std::time::Duration>,
-    /// A command that reads the dump as it is taken and must accept it.
-    validate: Option<String>,
+    /// Per stream name: a command that reads the dump as it is taken and must accept it.
+    validate: Vec<(String, String)>,
 }
 
 pub fn run(g: &Global, a: BackupArgs, progress: Arc<Progress>) -> Result<u8> {
@@ -83,12 +83,14 @@ fn components(
         let Some(c) = cfg.components.get(name) else {
             continue;
         };
-        let b = component_args(a, name, c);
         if !g.quiet && !g.json {
             println!("== component {name} ({})", c.kind.name());
         }
-        let ctx = component_context(&run_id, name, c);
-        match single(g, &repo, b, ctx, progress.clone()) {
+        let run = component_args(a, name, c, false).and_then(|(b, validators)| {
+            let ctx = component_context(&run_id, name, c, validators);
+            single(g, &repo, b, ctx, progress.clone())
+        });
+        match run {
             Ok((code, _)) => worst = worst.max(code),
             Err(e) => {
                 let msg = exit::message_of(&e);
@@ -122,7 +124,8 @@ fn components(
     Ok(worst)
 }
 
-/// Backs up one component (a safety dump before a restore); returns the snapshot id.
+/// Backs up one component as a safety dump before a restore (what exists of it now; a
+/// configured database that is missing is skipped); returns the snapshot id.
 pub fn component_backup(
     g: &Global,
     repo: &lifeboat_repo::Repository,
@@ -134,24 +137,47 @@ pub fn component_backup(
     let mut raw = [0u8; 8];
     lifeboat_crypto::random_bytes(&mut raw).map_err(|e| fail(exit::ERROR, e.to_string()))?;
     let run_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let b = component_args(a, name, c);
-    single(g, repo, b, component_context(&run_id, name, c), progress).map(|(_, id)| id)
+    let (b, validators) = component_args(a, name, c, true)?;
+    single(
+        g,
+        repo,
+        b,
+        component_context(&run_id, name, c, validators),
+        progress,
+    )
+    .map(|(_, id)| id)
 }
 
-fn component_context(run_id: &str, name: &str, c: &lifeboat_plan::Component) -> RunContext {
+fn component_context(
+    run_id: &str,
+    name: &str,
+    c: &lifeboat_plan::Component,
+    validate: Vec<(String, String)>,
+) -> RunContext {
+    let mut validate = validate;
+    if let lifeboat_plan::Kind::Command {
+        validate: Some(v), ..
+    } = &c.kind
+    {
+        validate.push((c.stream_name(name).unwrap_or_default(), v.clone()));
+    }
     RunContext {
         run_id: Some(run_id.to_string()),
         component: Some(name.to_string()),
         timeout: c.timeout(),
-        validate: match &c.kind {
-            lifeboat_plan::Kind::Command { validate, .. } => validate.clone(),
-            _ => None,
-        },
+        validate,
     }
 }
 
-/// The backup arguments of a component: its paths or its dump, its excludes and tags.
-fn component_args(a: &BackupArgs, name: &str, c: &lifeboat_plan::Component) -> BackupArgs {
+/// The backup arguments of a component: its paths or its dumps, its excludes and tags, and
+/// the validators of its dumps. Service kinds ask the service what to dump (its databases).
+fn component_args(
+    a: &BackupArgs,
+    name: &str,
+    c: &lifeboat_plan::Component,
+    safety: bool,
+) -> Result<(BackupArgs, Vec<(String, String)>)> {
+    let mut validators = Vec::new();
     let mut b = a.clone();
     b.tags.extend(c.snapshot_tags(name));
     match &c.kind {
@@ -174,8 +200,33 @@ fn component_args(a: &BackupArgs, name: &str, c: &lifeboat_plan::Component) -> B
                 .unwrap_or_else(|| format!("{name}.dump"));
             b.from_commands = vec![format!("{stream}={backup}")];
         }
+        lifeboat_plan::Kind::Mariadb {
+            defaults_file,
+            databases,
+            exclude,
+            ..
+        } => {
+            let m = lifeboat_sources::mariadb::MariaDb {
+                defaults_file: defaults_file.clone(),
+            };
+            let dbs = m
+                .databases(databases, exclude, safety)
+                .map_err(|e| fail(exit::ERROR, format!("listing the databases: {e}")))?;
+            let tables = m
+                .tables(&dbs)
+                .map_err(|e| fail(exit::ERROR, format!("listing the tables: {e}")))?;
+            b.paths = Vec::new();
+            b.from_commands = Vec::new();
+            for spec in m.dump_specs(&dbs, &tables) {
+                if let Some(v) = spec.validate {
+                    validators.push((spec.stream.clone(), v));
+                }
+                b.from_commands
+                    .push(format!("{}={}", spec.stream, spec.command));
+            }
+        }
     }
-    b
+    Ok((b, validators))
 }
 
 fn single(
@@ -275,7 +326,7 @@ fn single(
         if let Some(t) = ctx.timeout {
             s.set_timeout(t);
         }
-        if let Some(v) = &ctx.validate {
+        if let Some((_, v)) = ctx.validate.iter().find(|(n, _)| *n == name) {
             s.set_validator(v).map_err(|e| {
                 fail(
                     exit::ERROR,

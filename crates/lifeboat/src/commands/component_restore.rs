@@ -22,6 +22,10 @@ enum Step {
     RestoreStream { stream: String, command: String },
     /// Restore the component's paths into `target`.
     RestoreFiles { target: PathBuf },
+    /// Refuse if the server's major.minor version differs from the recorded one.
+    CheckVersion { recorded: String },
+    /// Compare row counts and checksums of the restored tables with those recorded.
+    VerifyChecksums { databases: Vec<String> },
 }
 
 impl Step {
@@ -41,6 +45,13 @@ impl Step {
                 snap.short(),
                 target.display()
             ),
+            Step::CheckVersion { recorded } => format!(
+                "check that the server runs the version recorded at backup time ({recorded}); --force goes on when it does not"
+            ),
+            Step::VerifyChecksums { databases } => format!(
+                "compare row counts and CHECKSUM TABLE of {} with those recorded at backup time",
+                databases.join(", ")
+            ),
         }
     }
 }
@@ -51,7 +62,34 @@ fn journal_path(repo: &Repository, name: &str) -> PathBuf {
         .join(format!("{}-{name}.json", repo.config().id.short()))
 }
 
-fn steps_of(name: &str, c: &Component, a: &RestoreArgs) -> Result<Vec<Step>> {
+/// The version recorded in a MariaDB snapshot's server.json.
+fn recorded_version(repo: &Repository, snap: &Snapshot) -> Result<String> {
+    let node = lifeboat_repo::walk::lookup(
+        repo,
+        snap.tree,
+        &Path::new("/").join(lifeboat_sources::mariadb::SERVER_STREAM),
+    )?;
+    let mut text = String::new();
+    use std::io::Read;
+    super::browse::ContentReader::new(repo, &node)
+        .read_to_string(&mut text)
+        .context("reading server.json")?;
+    let v: Value = serde_json::from_str(text.trim()).context("server.json is not JSON")?;
+    Ok(v["version"].as_str().unwrap_or("").to_string())
+}
+
+/// `10.11` of `10.11.19-MariaDB-0+deb12u1-log`.
+fn major_minor(v: &str) -> String {
+    v.split(['.', '-']).take(2).collect::<Vec<_>>().join(".")
+}
+
+fn steps_of(
+    name: &str,
+    c: &Component,
+    a: &RestoreArgs,
+    repo: &Repository,
+    snap: &Snapshot,
+) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     if !a.no_safety {
         steps.push(Step::Safety);
@@ -74,6 +112,50 @@ fn steps_of(name: &str, c: &Component, a: &RestoreArgs) -> Result<Vec<Step>> {
         Kind::Files { .. } => steps.push(Step::RestoreFiles {
             target: a.target.clone().unwrap_or_else(|| PathBuf::from("/")),
         }),
+        Kind::Mariadb { defaults_file, .. } => {
+            use lifeboat_sources::mariadb::{GRANTS_STREAM, MariaDb};
+            let m = MariaDb {
+                defaults_file: defaults_file.clone(),
+            };
+            steps.insert(
+                0,
+                Step::CheckVersion {
+                    recorded: recorded_version(repo, snap)?,
+                },
+            );
+            let mut dbs: Vec<String> = snap
+                .streams
+                .iter()
+                .filter_map(|s| s.name.strip_suffix(".sql"))
+                .filter(|n| *n != GRANTS_STREAM.trim_end_matches(".sql"))
+                .map(str::to_string)
+                .collect();
+            if let Some(only) = &a.database {
+                if !dbs.contains(only) {
+                    return Err(fail(
+                        exit::ERROR,
+                        format!(
+                            "the snapshot holds no database {only} (it has: {})",
+                            dbs.join(", ")
+                        ),
+                    ));
+                }
+                dbs = vec![only.clone()];
+            }
+            for db in &dbs {
+                steps.push(Step::RestoreStream {
+                    stream: format!("{db}.sql"),
+                    command: m.restore_command(),
+                });
+            }
+            if a.database.is_none() {
+                steps.push(Step::RestoreStream {
+                    stream: GRANTS_STREAM.into(),
+                    command: m.restore_command(),
+                });
+            }
+            steps.push(Step::VerifyChecksums { databases: dbs });
+        }
     }
     Ok(steps)
 }
@@ -124,7 +206,7 @@ pub fn run(g: &Global, cfg: &Config, a: RestoreArgs, progress: Arc<Progress>) ->
             ),
         ));
     }
-    let steps = steps_of(&name, c, &a)?;
+    let steps = steps_of(&name, c, &a, &repo, &snap)?;
     let done: usize = match (&journal, a.resume) {
         (Some(j), true) => j["done"].as_u64().unwrap_or(0) as usize,
         (Some(j), false) if !a.plan => {
@@ -195,10 +277,10 @@ pub fn run(g: &Global, cfg: &Config, a: RestoreArgs, progress: Arc<Progress>) ->
         let r = run_step(
             g,
             &repo,
-            &name,
-            c,
+            (&name, c),
             (&snap_id, &snap),
             step,
+            a.force,
             progress.clone(),
         );
         match r {
@@ -243,10 +325,10 @@ pub fn run(g: &Global, cfg: &Config, a: RestoreArgs, progress: Arc<Progress>) ->
 fn run_step(
     g: &Global,
     repo: &Repository,
-    name: &str,
-    c: &Component,
+    (name, c): (&str, &Component),
     (snap_id, snap): (&Id, &Snapshot),
     step: &Step,
+    force: bool,
     progress: Arc<Progress>,
 ) -> Result<Option<Id>> {
     match step {
@@ -258,7 +340,7 @@ fn run_step(
                 return Ok(None);
             }
             let mut args = BackupArgs::parse_for_component();
-            args.tags.push("safety".into());
+            args.tags.push(lifeboat_plan::SAFETY_TAG.into());
             super::backup::component_backup(g, repo, &args, name, c, progress)
         }
         Step::RestoreStream { stream, command } => {
@@ -295,6 +377,82 @@ fn run_step(
             copied.with_context(|| format!("feeding {stream} to `{command}`"))?;
             Ok(None)
         }
+        Step::CheckVersion { recorded } => {
+            let Kind::Mariadb { defaults_file, .. } = &c.kind else {
+                return Ok(None);
+            };
+            let m = lifeboat_sources::mariadb::MariaDb {
+                defaults_file: defaults_file.clone(),
+            };
+            let now = m.version().map_err(|e| fail(exit::ERROR, e))?;
+            if major_minor(&now) != major_minor(recorded) && !force {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "the server runs {now}, the backup was taken from {recorded}; a dump restored into another major version may not load or behave the same; run again with --force to go on"
+                    ),
+                ));
+            }
+            Ok(None)
+        }
+        Step::VerifyChecksums { databases } => {
+            let Kind::Mariadb { defaults_file, .. } = &c.kind else {
+                return Ok(None);
+            };
+            let m = lifeboat_sources::mariadb::MariaDb {
+                defaults_file: defaults_file.clone(),
+            };
+            let recorded = match lifeboat_repo::walk::lookup(
+                repo,
+                snap.tree,
+                &Path::new("/").join(lifeboat_sources::mariadb::CHECKSUMS_STREAM),
+            ) {
+                Ok(node) => {
+                    let mut text = String::new();
+                    use std::io::Read;
+                    super::browse::ContentReader::new(repo, &node)
+                        .read_to_string(&mut text)
+                        .context("reading checksums.tsv")?;
+                    lifeboat_sources::mariadb::parse_checksums(&text)
+                }
+                Err(_) => Default::default(), // no tables at backup time
+            };
+            let recorded: std::collections::BTreeMap<_, _> = recorded
+                .into_iter()
+                .filter(|(k, _)| databases.iter().any(|d| k.starts_with(&format!("{d}."))))
+                .collect();
+            let tables: Vec<(String, String)> = recorded
+                .keys()
+                .filter_map(|k| k.split_once('.'))
+                .map(|(d, t)| (d.to_string(), t.to_string()))
+                .collect();
+            let now = m.checksums(&tables).map_err(|e| fail(exit::ERROR, e))?;
+            let differ: Vec<String> = recorded
+                .iter()
+                .filter(|(k, v)| now.get(*k) != Some(*v))
+                .map(|(k, v)| {
+                    let n = now.get(k).cloned().unwrap_or_default();
+                    format!("{k} (rows {} -> {}, checksum {} -> {})", v.0, n.0, v.1, n.1)
+                })
+                .collect();
+            if !differ.is_empty() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "{} table(s) differ from what was recorded at backup time: {} (if the database was written to while the backup ran, the record is not exact)",
+                        differ.len(),
+                        differ.join("; ")
+                    ),
+                ));
+            }
+            if !g.quiet && !g.json {
+                println!(
+                    "  {} tables match their recorded row counts and checksums",
+                    recorded.len()
+                );
+            }
+            Ok(None)
+        }
         Step::RestoreFiles { target } => {
             let a = RestoreArgs::for_snapshot(snap_id.to_hex(), target.clone());
             let code = super::restore::run_open(g, repo, a, progress)?;
@@ -319,6 +477,8 @@ impl RestoreArgs {
             yes: false,
             resume: false,
             no_safety: false,
+            force: false,
+            database: None,
             includes: vec![],
             excludes: vec![],
             verify: false,

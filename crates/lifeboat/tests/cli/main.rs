@@ -8,6 +8,7 @@ mod copy;
 mod crash;
 mod forget;
 mod keys;
+mod mariadb;
 mod metadata;
 mod prune;
 mod repair;
