@@ -110,6 +110,20 @@ enum RawComponent {
         #[serde(default)]
         tags: Vec<String>,
     },
+    Postgres {
+        host: Option<String>,
+        port: Option<u16>,
+        user: Option<String>,
+        passfile: Option<PathBuf>,
+        bindir: Option<PathBuf>,
+        #[serde(default)]
+        databases: Vec<String>,
+        #[serde(default)]
+        exclude: Vec<String>,
+        timeout: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
 }
 
 impl From<RawComponent> for Component {
@@ -162,6 +176,29 @@ impl From<RawComponent> for Component {
                 },
                 tags,
             },
+            RawComponent::Postgres {
+                host,
+                port,
+                user,
+                passfile,
+                bindir,
+                databases,
+                exclude,
+                timeout,
+                tags,
+            } => Component {
+                kind: Kind::Postgres {
+                    host,
+                    port,
+                    user,
+                    passfile,
+                    bindir,
+                    databases,
+                    exclude,
+                    timeout,
+                },
+                tags,
+            },
         }
     }
 }
@@ -199,6 +236,19 @@ pub enum Kind {
         /// Time limit of each dump.
         timeout: Option<String>,
     },
+    /// A PostgreSQL server: `pg_dump -Fc` per database, `pg_dumpall --globals-only`, the
+    /// server's version, and row counts and content hashes to verify a restore. Connection
+    /// settings become PG* environment variables; the password is only in the passfile.
+    Postgres {
+        host: Option<String>,
+        port: Option<u16>,
+        user: Option<String>,
+        passfile: Option<PathBuf>,
+        bindir: Option<PathBuf>,
+        databases: Vec<String>,
+        exclude: Vec<String>,
+        timeout: Option<String>,
+    },
 }
 
 impl Kind {
@@ -207,6 +257,7 @@ impl Kind {
             Kind::Files { .. } => "files",
             Kind::Command { .. } => "command",
             Kind::Mariadb { .. } => "mariadb",
+            Kind::Postgres { .. } => "postgres",
         }
     }
 }
@@ -227,6 +278,12 @@ impl Component {
             Kind::Mariadb { databases, .. } => {
                 format!("MariaDB: {}, users and grants", databases.join(" "))
             }
+            Kind::Postgres { databases, .. } if databases.is_empty() => {
+                "PostgreSQL: all databases and globals".into()
+            }
+            Kind::Postgres { databases, .. } => {
+                format!("PostgreSQL: {} and globals", databases.join(" "))
+            }
         }
     }
 
@@ -236,7 +293,7 @@ impl Component {
             Kind::Command { stream, .. } => {
                 Some(stream.clone().unwrap_or_else(|| format!("{name}.dump")))
             }
-            Kind::Files { .. } | Kind::Mariadb { .. } => None,
+            Kind::Files { .. } | Kind::Mariadb { .. } | Kind::Postgres { .. } => None,
         }
     }
 
@@ -247,6 +304,9 @@ impl Component {
                 timeout: Some(t), ..
             }
             | Kind::Mariadb {
+                timeout: Some(t), ..
+            }
+            | Kind::Postgres {
                 timeout: Some(t), ..
             } => parse_duration(t).ok(),
             _ => None,
@@ -365,7 +425,7 @@ impl Config {
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;
                     }
                 }
-                Kind::Mariadb { timeout, .. } => {
+                Kind::Mariadb { timeout, .. } | Kind::Postgres { timeout, .. } => {
                     if let Some(t) = timeout {
                         parse_duration(t)
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;

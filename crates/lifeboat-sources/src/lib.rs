@@ -10,6 +10,7 @@
 
 pub mod files;
 pub mod mariadb;
+pub mod postgres;
 pub mod stream;
 
 pub use files::{ExcludeError, FsSource, FsSourceOptions, FsTarget, FsTargetOptions};

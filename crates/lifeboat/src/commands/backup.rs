@@ -225,6 +225,48 @@ fn component_args(
                     .push(format!("{}={}", spec.stream, spec.command));
             }
         }
+        lifeboat_plan::Kind::Postgres {
+            host,
+            port,
+            user,
+            passfile,
+            bindir,
+            databases,
+            exclude,
+            ..
+        } => {
+            use lifeboat_sources::postgres;
+            let pg = postgres::Postgres {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                passfile: passfile.clone(),
+                bindir: bindir.clone(),
+            };
+            let dbs = pg
+                .databases(databases, exclude, safety)
+                .map_err(|e| fail(exit::ERROR, format!("listing the databases: {e}")))?;
+            // Checksums first: taken just before the dumps, they are what a restore is
+            // compared with.
+            let mut sums = String::new();
+            for db in &dbs {
+                let s = pg
+                    .checksums(db)
+                    .map_err(|e| fail(exit::ERROR, format!("checksums of {db}: {e}")))?;
+                sums.push_str(&postgres::format_checksums(db, &s));
+            }
+            b.paths = Vec::new();
+            b.from_commands = Vec::new();
+            let mut specs = pg.dump_specs(&dbs);
+            specs.push(postgres::checksums_spec(&sums));
+            for spec in specs {
+                if let Some(v) = spec.validate {
+                    validators.push((spec.stream.clone(), v));
+                }
+                b.from_commands
+                    .push(format!("{}={}", spec.stream, spec.command));
+            }
+        }
     }
     Ok((b, validators))
 }

@@ -78,9 +78,38 @@ fn recorded_version(repo: &Repository, snap: &Snapshot) -> Result<String> {
     Ok(v["version"].as_str().unwrap_or("").to_string())
 }
 
-/// `10.11` of `10.11.19-MariaDB-0+deb12u1-log`.
-fn major_minor(v: &str) -> String {
-    v.split(['.', '-']).take(2).collect::<Vec<_>>().join(".")
+/// The part of a version that must match: `10.11` of `10.11.19-MariaDB-0+deb12u1-log` for
+/// MariaDB, `15` of `15.14 (Debian 15.14-0+deb12u1)` for PostgreSQL (10 and later).
+fn major_version(c: &Component, v: &str) -> String {
+    let parts = if matches!(c.kind, Kind::Postgres { .. }) {
+        1
+    } else {
+        2
+    };
+    v.split(['.', '-', ' '])
+        .take(parts)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn postgres_of(c: &Component) -> lifeboat_sources::postgres::Postgres {
+    match &c.kind {
+        Kind::Postgres {
+            host,
+            port,
+            user,
+            passfile,
+            bindir,
+            ..
+        } => lifeboat_sources::postgres::Postgres {
+            host: host.clone(),
+            port: *port,
+            user: user.clone(),
+            passfile: passfile.clone(),
+            bindir: bindir.clone(),
+        },
+        _ => Default::default(),
+    }
 }
 
 fn steps_of(
@@ -152,6 +181,46 @@ fn steps_of(
                 steps.push(Step::RestoreStream {
                     stream: GRANTS_STREAM.into(),
                     command: m.restore_command(),
+                });
+            }
+            steps.push(Step::VerifyChecksums { databases: dbs });
+        }
+        Kind::Postgres { .. } => {
+            let pg = postgres_of(c);
+            steps.insert(
+                0,
+                Step::CheckVersion {
+                    recorded: recorded_version(repo, snap)?,
+                },
+            );
+            let mut dbs: Vec<String> = snap
+                .streams
+                .iter()
+                .filter_map(|s| s.name.strip_suffix(".dump"))
+                .map(str::to_string)
+                .collect();
+            if let Some(only) = &a.database {
+                if !dbs.contains(only) {
+                    return Err(fail(
+                        exit::ERROR,
+                        format!(
+                            "the snapshot holds no database {only} (it has: {})",
+                            dbs.join(", ")
+                        ),
+                    ));
+                }
+                dbs = vec![only.clone()];
+            } else {
+                // Roles first: the databases' objects name their owners.
+                steps.push(Step::RestoreStream {
+                    stream: lifeboat_sources::postgres::GLOBALS_STREAM.into(),
+                    command: pg.restore_globals_command(),
+                });
+            }
+            for db in &dbs {
+                steps.push(Step::RestoreStream {
+                    stream: format!("{db}.dump"),
+                    command: pg.restore_archive_command(),
                 });
             }
             steps.push(Step::VerifyChecksums { databases: dbs });
@@ -378,20 +447,62 @@ fn run_step(
             Ok(None)
         }
         Step::CheckVersion { recorded } => {
-            let Kind::Mariadb { defaults_file, .. } = &c.kind else {
-                return Ok(None);
-            };
-            let m = lifeboat_sources::mariadb::MariaDb {
-                defaults_file: defaults_file.clone(),
-            };
-            let now = m.version().map_err(|e| fail(exit::ERROR, e))?;
-            if major_minor(&now) != major_minor(recorded) && !force {
+            let now = match &c.kind {
+                Kind::Mariadb { defaults_file, .. } => lifeboat_sources::mariadb::MariaDb {
+                    defaults_file: defaults_file.clone(),
+                }
+                .version(),
+                Kind::Postgres { .. } => postgres_of(c).version(),
+                _ => return Ok(None),
+            }
+            .map_err(|e| fail(exit::ERROR, e))?;
+            if major_version(c, &now) != major_version(c, recorded) && !force {
                 return Err(fail(
                     exit::ERROR,
                     format!(
                         "the server runs {now}, the backup was taken from {recorded}; a dump restored into another major version may not load or behave the same; run again with --force to go on"
                     ),
                 ));
+            }
+            Ok(None)
+        }
+        Step::VerifyChecksums { databases } if matches!(c.kind, Kind::Postgres { .. }) => {
+            let pg = postgres_of(c);
+            let node = lifeboat_repo::walk::lookup(
+                repo,
+                snap.tree,
+                &Path::new("/").join(lifeboat_sources::postgres::CHECKSUMS_STREAM),
+            )?;
+            let mut text = String::new();
+            use std::io::Read;
+            super::browse::ContentReader::new(repo, &node)
+                .read_to_string(&mut text)
+                .context("reading checksums.tsv")?;
+            let recorded = lifeboat_sources::postgres::parse_checksums(&text);
+            let mut differ = Vec::new();
+            let mut n = 0;
+            for db in databases {
+                let now = pg.checksums(db).map_err(|e| fail(exit::ERROR, e))?;
+                for ((d, t), v) in recorded.iter().filter(|((d, _), _)| d == db) {
+                    n += 1;
+                    if now.get(t) != Some(v) {
+                        let got = now.get(t).cloned().unwrap_or_default();
+                        differ.push(format!("{d}.{t} (rows {} -> {})", v.0, got.0));
+                    }
+                }
+            }
+            if !differ.is_empty() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "{} table(s) differ from what was recorded at backup time: {} (if the database was written to while the backup ran, the record is not exact)",
+                        differ.len(),
+                        differ.join("; ")
+                    ),
+                ));
+            }
+            if !g.quiet && !g.json {
+                println!("  {n} tables match their recorded row counts and content hashes");
             }
             Ok(None)
         }

@@ -10,6 +10,7 @@ mod forget;
 mod keys;
 mod mariadb;
 mod metadata;
+mod postgres;
 mod prune;
 mod repair;
 mod streams;
