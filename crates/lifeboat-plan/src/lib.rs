@@ -124,6 +124,17 @@ enum RawComponent {
         #[serde(default)]
         tags: Vec<String>,
     },
+    Redis {
+        host: Option<String>,
+        port: Option<u16>,
+        password_file: Option<PathBuf>,
+        rdb_path: Option<PathBuf>,
+        stop: Option<String>,
+        start: Option<String>,
+        timeout: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
 }
 
 impl From<RawComponent> for Component {
@@ -199,6 +210,27 @@ impl From<RawComponent> for Component {
                 },
                 tags,
             },
+            RawComponent::Redis {
+                host,
+                port,
+                password_file,
+                rdb_path,
+                stop,
+                start,
+                timeout,
+                tags,
+            } => Component {
+                kind: Kind::Redis {
+                    host,
+                    port,
+                    password_file,
+                    rdb_path,
+                    stop: stop.unwrap_or_else(|| "systemctl stop redis-server".into()),
+                    start: start.unwrap_or_else(|| "systemctl start redis-server".into()),
+                    timeout,
+                },
+                tags,
+            },
         }
     }
 }
@@ -249,6 +281,22 @@ pub enum Kind {
         exclude: Vec<String>,
         timeout: Option<String>,
     },
+    /// A Redis server: its RDB snapshot (`redis-cli --rdb -`), checked with redis-check-rdb,
+    /// and the key count of every database. Restore stops the server (`stop`), places the
+    /// file (`rdb_path`, default the recorded dir/dbfilename), starts it (`start`) and checks
+    /// the key counts.
+    Redis {
+        host: Option<String>,
+        port: Option<u16>,
+        /// A file holding the password (given to redis-cli as REDISCLI_AUTH).
+        password_file: Option<PathBuf>,
+        rdb_path: Option<PathBuf>,
+        /// Default `systemctl stop redis-server`.
+        stop: String,
+        /// Default `systemctl start redis-server`.
+        start: String,
+        timeout: Option<String>,
+    },
 }
 
 impl Kind {
@@ -258,6 +306,7 @@ impl Kind {
             Kind::Command { .. } => "command",
             Kind::Mariadb { .. } => "mariadb",
             Kind::Postgres { .. } => "postgres",
+            Kind::Redis { .. } => "redis",
         }
     }
 }
@@ -284,6 +333,11 @@ impl Component {
             Kind::Postgres { databases, .. } => {
                 format!("PostgreSQL: {} and globals", databases.join(" "))
             }
+            Kind::Redis { host, port, .. } => format!(
+                "Redis at {}:{}",
+                host.as_deref().unwrap_or("127.0.0.1"),
+                port.unwrap_or(6379)
+            ),
         }
     }
 
@@ -293,7 +347,7 @@ impl Component {
             Kind::Command { stream, .. } => {
                 Some(stream.clone().unwrap_or_else(|| format!("{name}.dump")))
             }
-            Kind::Files { .. } | Kind::Mariadb { .. } | Kind::Postgres { .. } => None,
+            _ => None,
         }
     }
 
@@ -307,6 +361,9 @@ impl Component {
                 timeout: Some(t), ..
             }
             | Kind::Postgres {
+                timeout: Some(t), ..
+            }
+            | Kind::Redis {
                 timeout: Some(t), ..
             } => parse_duration(t).ok(),
             _ => None,
@@ -425,7 +482,9 @@ impl Config {
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;
                     }
                 }
-                Kind::Mariadb { timeout, .. } | Kind::Postgres { timeout, .. } => {
+                Kind::Mariadb { timeout, .. }
+                | Kind::Postgres { timeout, .. }
+                | Kind::Redis { timeout, .. } => {
                     if let Some(t) = timeout {
                         parse_duration(t)
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;

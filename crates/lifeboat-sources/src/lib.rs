@@ -11,6 +11,7 @@
 pub mod files;
 pub mod mariadb;
 pub mod postgres;
+pub mod redis;
 pub mod stream;
 
 pub use files::{ExcludeError, FsSource, FsSourceOptions, FsTarget, FsTargetOptions};

@@ -267,6 +267,34 @@ fn component_args(
                     .push(format!("{}={}", spec.stream, spec.command));
             }
         }
+        lifeboat_plan::Kind::Redis {
+            host,
+            port,
+            password_file,
+            ..
+        } => {
+            let r = lifeboat_sources::redis::Redis {
+                host: host.clone(),
+                port: *port,
+                password_file: password_file.clone(),
+            };
+            // Fail early and clearly when the server is down or refuses the password.
+            r.run("PING").map_err(|e| {
+                fail(
+                    exit::ERROR,
+                    format!("the Redis server does not answer: {e}"),
+                )
+            })?;
+            b.paths = Vec::new();
+            b.from_commands = Vec::new();
+            for spec in r.dump_specs() {
+                if let Some(v) = spec.validate {
+                    validators.push((spec.stream.clone(), v));
+                }
+                b.from_commands
+                    .push(format!("{}={}", spec.stream, spec.command));
+            }
+        }
     }
     Ok((b, validators))
 }

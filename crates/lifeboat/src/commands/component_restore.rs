@@ -26,6 +26,12 @@ enum Step {
     CheckVersion { recorded: String },
     /// Compare row counts and checksums of the restored tables with those recorded.
     VerifyChecksums { databases: Vec<String> },
+    /// Run a service-control command (stop, start).
+    Service { what: &'static str, command: String },
+    /// Put a file of the snapshot in place (atomically: written beside, then renamed).
+    PlaceFile { stream: String, path: PathBuf },
+    /// Compare the key count of every database with the recorded one.
+    VerifyKeys,
 }
 
 impl Step {
@@ -49,9 +55,19 @@ impl Step {
                 "check that the server runs the version recorded at backup time ({recorded}); --force goes on when it does not"
             ),
             Step::VerifyChecksums { databases } => format!(
-                "compare row counts and CHECKSUM TABLE of {} with those recorded at backup time",
+                "compare row counts and checksums of {} with those recorded at backup time",
                 databases.join(", ")
             ),
+            Step::Service { what, command } => format!("{what} the service: `{command}`"),
+            Step::PlaceFile { stream, path } => format!(
+                "put {stream} of snapshot {} in place as {} (owner of its directory, mode 0640)",
+                snap.short(),
+                path.display()
+            ),
+            Step::VerifyKeys => {
+                "compare the key count of every database with the one recorded at backup time"
+                    .into()
+            }
         }
     }
 }
@@ -76,6 +92,33 @@ fn recorded_version(repo: &Repository, snap: &Snapshot) -> Result<String> {
         .context("reading server.json")?;
     let v: Value = serde_json::from_str(text.trim()).context("server.json is not JSON")?;
     Ok(v["version"].as_str().unwrap_or("").to_string())
+}
+
+/// A small stream of a snapshot, as text.
+fn read_stream(repo: &Repository, snap: &Snapshot, name: &str) -> Result<String> {
+    let node = lifeboat_repo::walk::lookup(repo, snap.tree, &Path::new("/").join(name))?;
+    let mut text = String::new();
+    use std::io::Read;
+    super::browse::ContentReader::new(repo, &node)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {name}"))?;
+    Ok(text)
+}
+
+fn redis_of(c: &Component) -> lifeboat_sources::redis::Redis {
+    match &c.kind {
+        Kind::Redis {
+            host,
+            port,
+            password_file,
+            ..
+        } => lifeboat_sources::redis::Redis {
+            host: host.clone(),
+            port: *port,
+            password_file: password_file.clone(),
+        },
+        _ => Default::default(),
+    }
 }
 
 /// The part of a version that must match: `10.11` of `10.11.19-MariaDB-0+deb12u1-log` for
@@ -184,6 +227,39 @@ fn steps_of(
                 });
             }
             steps.push(Step::VerifyChecksums { databases: dbs });
+        }
+        Kind::Redis {
+            rdb_path,
+            stop,
+            start,
+            ..
+        } => {
+            use lifeboat_sources::redis;
+            let path = match rdb_path {
+                Some(p) => p.clone(),
+                None => {
+                    let text = read_stream(repo, snap, redis::SERVER_STREAM)?;
+                    redis::recorded_rdb_path(&text).ok_or_else(|| {
+                        fail(
+                            exit::ERROR,
+                            "the snapshot does not record where the RDB file goes; set rdb_path in the configuration",
+                        )
+                    })?
+                }
+            };
+            steps.push(Step::Service {
+                what: "stop",
+                command: stop.clone(),
+            });
+            steps.push(Step::PlaceFile {
+                stream: redis::RDB_STREAM.into(),
+                path,
+            });
+            steps.push(Step::Service {
+                what: "start",
+                command: start.clone(),
+            });
+            steps.push(Step::VerifyKeys);
         }
         Kind::Postgres { .. } => {
             let pg = postgres_of(c);
@@ -560,6 +636,96 @@ fn run_step(
                 println!(
                     "  {} tables match their recorded row counts and checksums",
                     recorded.len()
+                );
+            }
+            Ok(None)
+        }
+        Step::Service { command, .. } => {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(command)
+                .env_remove("LIFEBOAT_PASSWORD")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .with_context(|| format!("running `{command}`"))?;
+            if !out.status.success() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "`{command}` failed ({}): {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                ));
+            }
+            Ok(None)
+        }
+        Step::PlaceFile { stream, path } => {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let node = lifeboat_repo::walk::lookup(repo, snap.tree, &Path::new("/").join(stream))?;
+            let dir = path
+                .parent()
+                .ok_or_else(|| fail(exit::ERROR, format!("{} has no directory", path.display())))?;
+            let meta = std::fs::metadata(dir)
+                .with_context(|| format!("the directory of {}", path.display()))?;
+            // Written beside the target and renamed over it: the service never sees half a
+            // file, and a crash leaves the old file or the new one.
+            let tmp = dir.join(format!(".lifeboat-restore-{}", std::process::id()));
+            let mut f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            std::io::copy(&mut super::browse::ContentReader::new(repo, &node), &mut f)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            f.sync_all().context("syncing the restored file")?;
+            drop(f);
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o640))?;
+            std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()))
+                .with_context(|| format!("giving {} to its directory's owner", tmp.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("moving the file into place as {}", path.display()))?;
+            Ok(None)
+        }
+        Step::VerifyKeys => {
+            let recorded = lifeboat_sources::redis::parse_keyspace(&read_stream(
+                repo,
+                snap,
+                lifeboat_sources::redis::KEYSPACE_STREAM,
+            )?);
+            // Right after its start the server may still be loading the file.
+            let r = redis_of(c);
+            let mut now = Default::default();
+            let mut last_err = String::new();
+            for _ in 0..50 {
+                match r.keyspace() {
+                    Ok(k) => {
+                        now = k;
+                        last_err.clear();
+                        break;
+                    }
+                    Err(e) => {
+                        last_err = e;
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                }
+            }
+            if !last_err.is_empty() {
+                return Err(fail(exit::ERROR, last_err));
+            }
+            if now != recorded {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "the key counts differ from those recorded at backup time: recorded {recorded:?}, now {now:?}"
+                    ),
+                ));
+            }
+            if !g.quiet && !g.json {
+                println!(
+                    "  key counts match: {}",
+                    recorded
+                        .iter()
+                        .map(|(d, n)| format!("{d}={n}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
             Ok(None)
