@@ -135,6 +135,12 @@ enum RawComponent {
         #[serde(default)]
         tags: Vec<String>,
     },
+    Rabbitmq {
+        ctl: Option<String>,
+        timeout: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
 }
 
 impl From<RawComponent> for Component {
@@ -231,6 +237,13 @@ impl From<RawComponent> for Component {
                 },
                 tags,
             },
+            RawComponent::Rabbitmq { ctl, timeout, tags } => Component {
+                kind: Kind::Rabbitmq {
+                    ctl: ctl.unwrap_or_else(|| "rabbitmqctl".into()),
+                    timeout,
+                },
+                tags,
+            },
         }
     }
 }
@@ -297,6 +310,13 @@ pub enum Kind {
         start: String,
         timeout: Option<String>,
     },
+    /// A RabbitMQ broker's definitions (users, vhosts, permissions, policies, queues,
+    /// exchanges, bindings), exported and imported with rabbitmqctl.
+    Rabbitmq {
+        /// The rabbitmqctl command line (default `rabbitmqctl`).
+        ctl: String,
+        timeout: Option<String>,
+    },
 }
 
 impl Kind {
@@ -307,6 +327,7 @@ impl Kind {
             Kind::Mariadb { .. } => "mariadb",
             Kind::Postgres { .. } => "postgres",
             Kind::Redis { .. } => "redis",
+            Kind::Rabbitmq { .. } => "rabbitmq",
         }
     }
 }
@@ -333,6 +354,7 @@ impl Component {
             Kind::Postgres { databases, .. } => {
                 format!("PostgreSQL: {} and globals", databases.join(" "))
             }
+            Kind::Rabbitmq { .. } => "RabbitMQ definitions".into(),
             Kind::Redis { host, port, .. } => format!(
                 "Redis at {}:{}",
                 host.as_deref().unwrap_or("127.0.0.1"),
@@ -364,6 +386,9 @@ impl Component {
                 timeout: Some(t), ..
             }
             | Kind::Redis {
+                timeout: Some(t), ..
+            }
+            | Kind::Rabbitmq {
                 timeout: Some(t), ..
             } => parse_duration(t).ok(),
             _ => None,
@@ -484,7 +509,8 @@ impl Config {
                 }
                 Kind::Mariadb { timeout, .. }
                 | Kind::Postgres { timeout, .. }
-                | Kind::Redis { timeout, .. } => {
+                | Kind::Redis { timeout, .. }
+                | Kind::Rabbitmq { timeout, .. } => {
                     if let Some(t) = timeout {
                         parse_duration(t)
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;

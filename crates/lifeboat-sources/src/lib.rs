@@ -11,6 +11,7 @@
 pub mod files;
 pub mod mariadb;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod redis;
 pub mod stream;
 

@@ -32,6 +32,8 @@ enum Step {
     PlaceFile { stream: String, path: PathBuf },
     /// Compare the key count of every database with the recorded one.
     VerifyKeys,
+    /// Check that every recorded broker definition exists again.
+    VerifyDefinitions,
 }
 
 impl Step {
@@ -68,6 +70,7 @@ impl Step {
                 "compare the key count of every database with the one recorded at backup time"
                     .into()
             }
+            Step::VerifyDefinitions => "check that every recorded user, vhost, permission, policy, parameter, queue, exchange and binding exists again".into(),
         }
     }
 }
@@ -227,6 +230,14 @@ fn steps_of(
                 });
             }
             steps.push(Step::VerifyChecksums { databases: dbs });
+        }
+        Kind::Rabbitmq { ctl, .. } => {
+            let r = lifeboat_sources::rabbitmq::RabbitMq { ctl: ctl.clone() };
+            steps.push(Step::RestoreStream {
+                stream: lifeboat_sources::rabbitmq::DEFINITIONS_STREAM.into(),
+                command: r.restore_command(),
+            });
+            steps.push(Step::VerifyDefinitions);
         }
         Kind::Redis {
             rdb_path,
@@ -730,6 +741,44 @@ fn run_step(
             }
             Ok(None)
         }
+        Step::VerifyDefinitions => {
+            let Kind::Rabbitmq { ctl, .. } = &c.kind else {
+                return Ok(None);
+            };
+            let r = lifeboat_sources::rabbitmq::RabbitMq { ctl: ctl.clone() };
+            let recorded: Value = serde_json::from_str(&read_stream(
+                repo,
+                snap,
+                lifeboat_sources::rabbitmq::DEFINITIONS_STREAM,
+            )?)
+            .context("the recorded definitions are not JSON")?;
+            // The broker imports asynchronously: look again for a while before failing.
+            let mut missing = Vec::new();
+            for _ in 0..30 {
+                let now: Value =
+                    serde_json::from_str(&r.export().map_err(|e| fail(exit::ERROR, e))?)
+                        .context("rabbitmqctl's export is not JSON")?;
+                missing = missing_definitions(&recorded, &now);
+                if missing.is_empty() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            if !missing.is_empty() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "{} recorded definition(s) are missing after the import: {}",
+                        missing.len(),
+                        missing.join("; ")
+                    ),
+                ));
+            }
+            if !g.quiet && !g.json {
+                println!("  every recorded definition exists again");
+            }
+            Ok(None)
+        }
         Step::RestoreFiles { target } => {
             let a = RestoreArgs::for_snapshot(snap_id.to_hex(), target.clone());
             let code = super::restore::run_open(g, repo, a, progress)?;
@@ -778,4 +827,52 @@ impl BackupArgs {
         }
         Wrap::parse_from(["lifeboat"]).a
     }
+}
+
+/// Recorded broker definitions that the broker does not have now ("section: name"). Objects
+/// are matched by their identity (a vhost by name, a binding by its ends and key...), not by
+/// every field: the broker fills in defaults on import. Objects created since the backup are
+/// not counted: an import adds, it does not remove.
+fn missing_definitions(recorded: &Value, now: &Value) -> Vec<String> {
+    let id_fields = |sec: &str| -> &'static [&'static str] {
+        match sec {
+            "users" => &["name"],
+            "vhosts" => &["name"],
+            "permissions" => &["user", "vhost"],
+            "topic_permissions" => &["user", "vhost", "exchange"],
+            "policies" => &["vhost", "name"],
+            "parameters" => &["vhost", "component", "name"],
+            "global_parameters" => &["name"],
+            "queues" | "exchanges" => &["vhost", "name"],
+            "bindings" => &[
+                "vhost",
+                "source",
+                "destination",
+                "destination_type",
+                "routing_key",
+            ],
+            _ => &[],
+        }
+    };
+    let key = |sec: &str, item: &Value| -> String {
+        id_fields(sec)
+            .iter()
+            .map(|f| item[*f].to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut out = Vec::new();
+    for sec in lifeboat_sources::rabbitmq::SECTIONS {
+        let have: std::collections::HashSet<String> = now[sec]
+            .as_array()
+            .map(|a| a.iter().map(|i| key(sec, i)).collect())
+            .unwrap_or_default();
+        for item in recorded[sec].as_array().into_iter().flatten() {
+            let k = key(sec, item);
+            if !have.contains(&k) {
+                out.push(format!("{sec}: {k}"));
+            }
+        }
+    }
+    out
 }

@@ -12,6 +12,7 @@ mod mariadb;
 mod metadata;
 mod postgres;
 mod prune;
+mod rabbitmq;
 mod redis;
 mod repair;
 mod streams;
