@@ -141,6 +141,12 @@ enum RawComponent {
         #[serde(default)]
         tags: Vec<String>,
     },
+    Pacemaker {
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
 }
 
 impl From<RawComponent> for Component {
@@ -237,6 +243,10 @@ impl From<RawComponent> for Component {
                 },
                 tags,
             },
+            RawComponent::Pacemaker { env, tags } => Component {
+                kind: Kind::Pacemaker { env },
+                tags,
+            },
             RawComponent::Rabbitmq { ctl, timeout, tags } => Component {
                 kind: Kind::Rabbitmq {
                     ctl: ctl.unwrap_or_else(|| "rabbitmqctl".into()),
@@ -317,6 +327,11 @@ pub enum Kind {
         ctl: String,
         timeout: Option<String>,
     },
+    /// A Pacemaker cluster's CIB, put back in maintenance mode.
+    Pacemaker {
+        /// Environment for the pacemaker tools (e.g. `CIB_file` to work on a file).
+        env: BTreeMap<String, String>,
+    },
 }
 
 impl Kind {
@@ -328,6 +343,7 @@ impl Kind {
             Kind::Postgres { .. } => "postgres",
             Kind::Redis { .. } => "redis",
             Kind::Rabbitmq { .. } => "rabbitmq",
+            Kind::Pacemaker { .. } => "pacemaker",
         }
     }
 }
@@ -355,6 +371,7 @@ impl Component {
                 format!("PostgreSQL: {} and globals", databases.join(" "))
             }
             Kind::Rabbitmq { .. } => "RabbitMQ definitions".into(),
+            Kind::Pacemaker { .. } => "Pacemaker CIB".into(),
             Kind::Redis { host, port, .. } => format!(
                 "Redis at {}:{}",
                 host.as_deref().unwrap_or("127.0.0.1"),
@@ -514,6 +531,15 @@ impl Config {
                     if let Some(t) = timeout {
                         parse_duration(t)
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;
+                    }
+                }
+                Kind::Pacemaker { env } => {
+                    if let Some(k) = env.keys().find(|k| {
+                        k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    }) {
+                        return Err(bad(format!(
+                            "component {name}: {k:?} is not an environment variable name"
+                        )));
                     }
                 }
             }

@@ -10,6 +10,7 @@
 
 pub mod files;
 pub mod mariadb;
+pub mod pacemaker;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;

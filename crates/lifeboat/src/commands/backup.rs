@@ -295,6 +295,17 @@ fn component_args(
                     .push(format!("{}={}", spec.stream, spec.command));
             }
         }
+        lifeboat_plan::Kind::Pacemaker { .. } => {
+            b.paths = Vec::new();
+            b.from_commands = Vec::new();
+            for spec in super::component_restore::pacemaker_of(c).dump_specs() {
+                if let Some(v) = spec.validate {
+                    validators.push((spec.stream.clone(), v));
+                }
+                b.from_commands
+                    .push(format!("{}={}", spec.stream, spec.command));
+            }
+        }
         lifeboat_plan::Kind::Rabbitmq { ctl, .. } => {
             let r = lifeboat_sources::rabbitmq::RabbitMq { ctl: ctl.clone() };
             b.paths = Vec::new();

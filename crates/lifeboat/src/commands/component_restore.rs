@@ -34,6 +34,8 @@ enum Step {
     VerifyKeys,
     /// Check that every recorded broker definition exists again.
     VerifyDefinitions,
+    /// Check that every recorded cluster resource and constraint exists again.
+    VerifyCib,
 }
 
 impl Step {
@@ -70,6 +72,7 @@ impl Step {
                 "compare the key count of every database with the one recorded at backup time"
                     .into()
             }
+            Step::VerifyCib => "check that every recorded resource and constraint is in the cluster's configuration again".into(),
             Step::VerifyDefinitions => "check that every recorded user, vhost, permission, policy, parameter, queue, exchange and binding exists again".into(),
         }
     }
@@ -106,6 +109,19 @@ fn read_stream(repo: &Repository, snap: &Snapshot, name: &str) -> Result<String>
         .read_to_string(&mut text)
         .with_context(|| format!("reading {name}"))?;
     Ok(text)
+}
+
+pub fn pacemaker_of(c: &Component) -> lifeboat_sources::pacemaker::Pacemaker {
+    match &c.kind {
+        Kind::Pacemaker { env } => lifeboat_sources::pacemaker::Pacemaker {
+            prefix: env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", lifeboat_sources::mariadb::sh_quote(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        },
+        _ => Default::default(),
+    }
 }
 
 fn redis_of(c: &Component) -> lifeboat_sources::redis::Redis {
@@ -230,6 +246,22 @@ fn steps_of(
                 });
             }
             steps.push(Step::VerifyChecksums { databases: dbs });
+        }
+        Kind::Pacemaker { .. } => {
+            let p = pacemaker_of(c);
+            steps.push(Step::Service {
+                what: "enter maintenance mode of",
+                command: p.maintenance(true),
+            });
+            steps.push(Step::RestoreStream {
+                stream: lifeboat_sources::pacemaker::CIB_STREAM.into(),
+                command: p.replace_command(),
+            });
+            steps.push(Step::Service {
+                what: "leave maintenance mode of",
+                command: p.maintenance(false),
+            });
+            steps.push(Step::VerifyCib);
         }
         Kind::Rabbitmq { ctl, .. } => {
             let r = lifeboat_sources::rabbitmq::RabbitMq { ctl: ctl.clone() };
@@ -738,6 +770,42 @@ fn run_step(
                         .collect::<Vec<_>>()
                         .join(" ")
                 );
+            }
+            Ok(None)
+        }
+        Step::VerifyCib => {
+            let p = pacemaker_of(c);
+            let recorded = lifeboat_sources::pacemaker::Pacemaker::object_ids(&read_stream(
+                repo,
+                snap,
+                lifeboat_sources::pacemaker::CIB_STREAM,
+            )?);
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("{} cibadmin --query", p.prefix))
+                .env_remove("LIFEBOAT_PASSWORD")
+                .output()
+                .context("running cibadmin --query")?;
+            let now = lifeboat_sources::pacemaker::Pacemaker::object_ids(&String::from_utf8_lossy(
+                &out.stdout,
+            ));
+            let missing: Vec<&String> = recorded.difference(&now).collect();
+            if !out.status.success() || !missing.is_empty() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "the cluster's configuration lacks {} recorded object(s): {}",
+                        missing.len(),
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            if !g.quiet && !g.json {
+                println!("  {} resources and constraints are back", recorded.len());
             }
             Ok(None)
         }

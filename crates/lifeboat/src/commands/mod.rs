@@ -4,7 +4,7 @@
 pub mod backup;
 pub mod browse;
 mod check;
-mod component_restore;
+pub mod component_restore;
 mod components;
 mod copy;
 mod forget;

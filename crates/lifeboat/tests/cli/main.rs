@@ -10,6 +10,7 @@ mod forget;
 mod keys;
 mod mariadb;
 mod metadata;
+mod pacemaker;
 mod postgres;
 mod prune;
 mod rabbitmq;
