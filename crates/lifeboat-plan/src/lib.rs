@@ -147,6 +147,26 @@ enum RawComponent {
         #[serde(default)]
         tags: Vec<String>,
     },
+    Galera {
+        nodes: Vec<GaleraNodeConfig>,
+        #[serde(default)]
+        avoid: Vec<String>,
+        #[serde(default)]
+        databases: Vec<String>,
+        #[serde(default)]
+        exclude: Vec<String>,
+        timeout: Option<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+}
+
+/// One node of a Galera cluster: its name and the option file to reach it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaleraNodeConfig {
+    pub name: String,
+    pub defaults_file: PathBuf,
 }
 
 impl From<RawComponent> for Component {
@@ -243,6 +263,23 @@ impl From<RawComponent> for Component {
                 },
                 tags,
             },
+            RawComponent::Galera {
+                nodes,
+                avoid,
+                databases,
+                exclude,
+                timeout,
+                tags,
+            } => Component {
+                kind: Kind::Galera {
+                    nodes,
+                    avoid,
+                    databases,
+                    exclude,
+                    timeout,
+                },
+                tags,
+            },
             RawComponent::Pacemaker { env, tags } => Component {
                 kind: Kind::Pacemaker { env },
                 tags,
@@ -327,6 +364,16 @@ pub enum Kind {
         ctl: String,
         timeout: Option<String>,
     },
+    /// A MariaDB Galera cluster: dumped (as `mariadb`) from a Synced node that is not taking
+    /// writes (not in `avoid`), desynced for the dump, with the cluster's state recorded.
+    Galera {
+        nodes: Vec<GaleraNodeConfig>,
+        /// Nodes to dump from only when no other is Synced (those taking writes).
+        avoid: Vec<String>,
+        databases: Vec<String>,
+        exclude: Vec<String>,
+        timeout: Option<String>,
+    },
     /// A Pacemaker cluster's CIB, put back in maintenance mode.
     Pacemaker {
         /// Environment for the pacemaker tools (e.g. `CIB_file` to work on a file).
@@ -344,6 +391,7 @@ impl Kind {
             Kind::Redis { .. } => "redis",
             Kind::Rabbitmq { .. } => "rabbitmq",
             Kind::Pacemaker { .. } => "pacemaker",
+            Kind::Galera { .. } => "galera",
         }
     }
 }
@@ -372,6 +420,14 @@ impl Component {
             }
             Kind::Rabbitmq { .. } => "RabbitMQ definitions".into(),
             Kind::Pacemaker { .. } => "Pacemaker CIB".into(),
+            Kind::Galera { nodes, .. } => format!(
+                "Galera cluster: {}",
+                nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             Kind::Redis { host, port, .. } => format!(
                 "Redis at {}:{}",
                 host.as_deref().unwrap_or("127.0.0.1"),
@@ -406,6 +462,9 @@ impl Component {
                 timeout: Some(t), ..
             }
             | Kind::Rabbitmq {
+                timeout: Some(t), ..
+            }
+            | Kind::Galera {
                 timeout: Some(t), ..
             } => parse_duration(t).ok(),
             _ => None,
@@ -528,6 +587,15 @@ impl Config {
                 | Kind::Postgres { timeout, .. }
                 | Kind::Redis { timeout, .. }
                 | Kind::Rabbitmq { timeout, .. } => {
+                    if let Some(t) = timeout {
+                        parse_duration(t)
+                            .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;
+                    }
+                }
+                Kind::Galera { nodes, timeout, .. } => {
+                    if nodes.is_empty() {
+                        return Err(bad(format!("component {name}: `nodes` is empty")));
+                    }
                     if let Some(t) = timeout {
                         parse_duration(t)
                             .map_err(|e| bad(format!("component {name}: timeout: {e}")))?;

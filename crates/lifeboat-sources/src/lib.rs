@@ -9,6 +9,7 @@
 //! The service modules (MariaDB, PostgreSQL, Redis, ...) will join them.
 
 pub mod files;
+pub mod galera;
 pub mod mariadb;
 pub mod pacemaker;
 pub mod postgres;

@@ -86,10 +86,7 @@ fn components(
         if !g.quiet && !g.json {
             println!("== component {name} ({})", c.kind.name());
         }
-        let run = component_args(a, name, c, false).and_then(|(b, validators)| {
-            let ctx = component_context(&run_id, name, c, validators);
-            single(g, &repo, b, ctx, progress.clone())
-        });
+        let run = backup_one(g, &repo, a, (name, c), &run_id, false, progress.clone());
         match run {
             Ok((code, _)) => worst = worst.max(code),
             Err(e) => {
@@ -137,15 +134,127 @@ pub fn component_backup(
     let mut raw = [0u8; 8];
     lifeboat_crypto::random_bytes(&mut raw).map_err(|e| fail(exit::ERROR, e.to_string()))?;
     let run_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let (b, validators) = component_args(a, name, c, true)?;
-    single(
-        g,
-        repo,
-        b,
-        component_context(&run_id, name, c, validators),
-        progress,
-    )
-    .map(|(_, id)| id)
+    backup_one(g, repo, a, (name, c), &run_id, true, progress).map(|(_, id)| id)
+}
+
+/// Backs up one component. A Galera component is dumped from the node `choose` picks, which
+/// is desynced for the dump and resynced after whatever happens.
+fn backup_one(
+    g: &Global,
+    repo: &lifeboat_repo::Repository,
+    a: &BackupArgs,
+    (name, c): (&str, &lifeboat_plan::Component),
+    run_id: &str,
+    safety: bool,
+    progress: Arc<Progress>,
+) -> Result<(u8, Option<lifeboat_format::Id>)> {
+    let lifeboat_plan::Kind::Galera {
+        nodes,
+        avoid,
+        databases,
+        exclude,
+        timeout,
+    } = &c.kind
+    else {
+        let (b, validators) = component_args(a, name, c, safety)?;
+        return single(
+            g,
+            repo,
+            b,
+            component_context(run_id, name, c, validators),
+            progress,
+        );
+    };
+    use lifeboat_sources::galera;
+    let nodes: Vec<galera::GaleraNode> = nodes
+        .iter()
+        .map(|n| galera::GaleraNode {
+            name: n.name.clone(),
+            db: lifeboat_sources::mariadb::MariaDb {
+                defaults_file: Some(n.defaults_file.clone()),
+            },
+        })
+        .collect();
+    let (i, before) =
+        galera::choose(&nodes, avoid).map_err(|e| fail(exit::ERROR, format!("Galera: {e}")))?;
+    let node = &nodes[i];
+    if !g.quiet && !g.json {
+        println!(
+            "dumping from node {} ({}, last committed {})",
+            node.name, before[i].state, before[i].last_committed
+        );
+    }
+    let mut desync = galera::Desync::on(node)
+        .map_err(|e| fail(exit::ERROR, format!("desyncing node {}: {e}", node.name)))?;
+    // The dump is a MariaDB dump of the chosen node, plus the cluster's recorded state.
+    let as_mariadb = lifeboat_plan::Component {
+        kind: lifeboat_plan::Kind::Mariadb {
+            defaults_file: Some(node.db.defaults_file.clone().unwrap_or_default()),
+            databases: databases.clone(),
+            exclude: exclude.clone(),
+            timeout: timeout.clone(),
+        },
+        tags: c.tags.clone(),
+    };
+    let result = component_args(a, name, &as_mariadb, safety).and_then(|(mut b, validators)| {
+        for t in &mut b.tags {
+            if *t == format!("{}mariadb", lifeboat_plan::KIND_TAG) {
+                *t = format!("{}galera", lifeboat_plan::KIND_TAG);
+            }
+        }
+        let record = format!(
+            "{{\"dumped_from\":{:?},\"state_uuid\":{:?},\"seqno\":{},\"nodes\":[{}]}}\n",
+            node.name,
+            before[i].state_uuid,
+            before[i].last_committed,
+            before
+                .iter()
+                .map(galera::NodeStatus::to_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        b.from_commands.push(format!(
+            "galera.json=printf '%s' {}",
+            lifeboat_sources::mariadb::sh_quote(&record)
+        ));
+        single(
+            g,
+            repo,
+            b,
+            component_context(run_id, name, &as_mariadb, validators),
+            progress,
+        )
+    });
+    let released = desync.release();
+    let after = galera::status(node);
+    match (result, released) {
+        (Ok(r), Ok(())) => {
+            if !after.synced() && !g.quiet {
+                eprintln!(
+                    "warning: node {} is {} / {} after the backup",
+                    node.name, after.state, after.cluster_status
+                );
+            }
+            Ok(r)
+        }
+        (Ok((_, id)), Err(e)) => Err(fail(
+            exit::ERROR,
+            format!(
+                "the snapshot {} was written, but wsrep_desync could not be set back on node {}: {e}; run `SET GLOBAL wsrep_desync = OFF` there",
+                id.map(|i| i.short()).unwrap_or_default(),
+                node.name
+            ),
+        )),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(r)) => Err(fail(
+            exit::ERROR,
+            format!(
+                "{}; and wsrep_desync could not be set back on node {}: {r}; run `SET GLOBAL wsrep_desync = OFF` there",
+                exit::message_of(&e),
+                node.name
+            ),
+        )),
+    }
 }
 
 fn component_context(
@@ -294,6 +403,13 @@ fn component_args(
                 b.from_commands
                     .push(format!("{}={}", spec.stream, spec.command));
             }
+        }
+        lifeboat_plan::Kind::Galera { .. } => {
+            // backup_one turns a Galera component into a dump of the node it chooses.
+            return Err(fail(
+                exit::ERROR,
+                format!("component {name}: a Galera component is dumped from a chosen node"),
+            ));
         }
         lifeboat_plan::Kind::Pacemaker { .. } => {
             b.paths = Vec::new();

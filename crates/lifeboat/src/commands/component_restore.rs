@@ -247,6 +247,14 @@ fn steps_of(
             }
             steps.push(Step::VerifyChecksums { databases: dbs });
         }
+        Kind::Galera { .. } => {
+            return Err(fail(
+                exit::ERROR,
+                format!(
+                    "restoring a whole Galera cluster (fence clients, stop every node, restore on one, bootstrap it, rejoin the others) is not implemented yet; to restore databases into the running cluster, point a mariadb component at one node and restore with it (the dumps of {name} are MariaDB dumps)"
+                ),
+            ));
+        }
         Kind::Pacemaker { .. } => {
             let p = pacemaker_of(c);
             steps.push(Step::Service {

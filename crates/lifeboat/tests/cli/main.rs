@@ -7,6 +7,7 @@ mod components;
 mod copy;
 mod crash;
 mod forget;
+mod galera;
 mod keys;
 mod mariadb;
 mod metadata;
