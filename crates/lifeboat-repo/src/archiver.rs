@@ -236,16 +236,14 @@ pub fn backup(
         ..
     } = a;
     let used_packs = saver.used_packs();
-    let packs = saver.finish(repo)?;
+    let saved = saver.finish(repo)?;
     if let Some(lease) = &lease {
         check_reused_packs(repo, lease, &marks_at_start.files, &used_packs)?;
     }
     let mut summary = summary.into_inner().unwrap_or_default();
-    for b in packs.iter().flat_map(|p| &p.blobs) {
-        summary.blobs_added += 1;
-        summary.bytes_added += b.raw_len as u64;
-        summary.bytes_stored += b.stored_len as u64;
-    }
+    summary.blobs_added += saved.blobs;
+    summary.bytes_added += saved.bytes_raw;
+    summary.bytes_stored += saved.bytes_stored;
     let end = jiff::Timestamp::now();
     let (time, time_end) = match opts.time {
         Some(t) => (t, t.checked_add(end.duration_since(start)).unwrap_or(t)),

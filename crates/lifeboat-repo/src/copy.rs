@@ -310,6 +310,8 @@ impl SnapshotJob<'_> {
     ) -> Result<Committed> {
         let mut saver = BlobSaver::new(self.dst, self.dst.config().compression, self.dry_run);
         saver.set_marked(self.marked.to_vec());
+        // Later snapshots of this run reuse what this one stores.
+        saver.collect_ids();
         let conv = Converter {
             src: self.src,
             dst: self.dst,
@@ -340,7 +342,7 @@ impl SnapshotJob<'_> {
         let mut used = saver.used_packs();
         // Writes this snapshot's index segment: from here its blobs are found by any later
         // run, even if this one is killed before the snapshot is written.
-        let packs = saver.finish(self.dst)?;
+        let saved = saver.finish(self.dst)?;
         if let Some(lease) = self.lease {
             used.extend(run.packs.iter().copied());
             check_reused_packs(self.dst, lease, self.marks_files, &used)?;
@@ -350,11 +352,9 @@ impl SnapshotJob<'_> {
             files: file_count.into_inner(),
             ..CopyStats::default()
         };
-        for b in packs.iter().flat_map(|p| &p.blobs) {
-            stats.blobs_added += 1;
-            stats.bytes_added += b.raw_len as u64;
-            stats.bytes_stored += b.stored_len as u64;
-        }
+        stats.blobs_added += saved.blobs;
+        stats.bytes_added += saved.bytes_raw;
+        stats.bytes_stored += saved.bytes_stored;
         target.tree = root;
         if self.progress.cancelled() {
             return Err(RepoError::Interrupted);
@@ -365,9 +365,8 @@ impl SnapshotJob<'_> {
             Some(self.dst.write_snapshot(&target)?)
         };
         // Committed (or, in a dry run, counted): what this snapshot stored may be reused.
-        run.added
-            .extend(packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
-        run.packs.extend(packs.iter().map(|p| p.pack));
+        run.added.extend(saved.ids.iter().copied());
+        run.packs.extend(saved.packs.iter().copied());
         run.trees.extend(trees.into_inner().unwrap_or_default());
         run.files.extend(files.into_inner().unwrap_or_default());
         Ok(Ok((id, stats)))

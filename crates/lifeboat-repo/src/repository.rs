@@ -330,13 +330,7 @@ impl Repository {
 
     /// Compresses, seals and stores a small file; returns its name.
     pub(crate) fn write_sealed(&self, kind: FileKind, magic: &[u8; 8], plain: &[u8]) -> Result<Id> {
-        let sealed = self
-            .keys
-            .seal_file(magic, &compress(plain, 3)?)
-            .map_err(|e| RepoError::Crypto(e.to_string()))?;
-        let id = lifeboat_crypto::storage_id(&sealed);
-        self.storage.put(&Handle::new(kind, id.to_hex()), &sealed)?;
-        Ok(id)
+        write_sealed_to(&*self.storage, &self.keys, kind, magic, plain)
     }
 
     /// Writes an index segment; returns its name.
@@ -477,6 +471,23 @@ pub(crate) fn open_blob(
         return Err("content does not match its id".into());
     }
     Ok(raw)
+}
+
+/// Compresses, seals and stores a small file; returns its name. (Also used by the saver's
+/// packer thread, which has the keys and the storage but not the repository.)
+pub(crate) fn write_sealed_to(
+    storage: &dyn Storage,
+    keys: &Keys,
+    kind: FileKind,
+    magic: &[u8; 8],
+    plain: &[u8],
+) -> Result<Id> {
+    let sealed = keys
+        .seal_file(magic, &compress(plain, 3)?)
+        .map_err(|e| RepoError::Crypto(e.to_string()))?;
+    let id = lifeboat_crypto::storage_id(&sealed);
+    storage.put(&Handle::new(kind, id.to_hex()), &sealed)?;
+    Ok(id)
 }
 
 pub fn pack_handle(id: &Id) -> Handle {

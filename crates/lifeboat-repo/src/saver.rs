@@ -35,6 +35,8 @@ pub(crate) struct Packed {
 }
 
 struct Shared {
+    /// Whether the packer also lists every blob id it stored (`Saved::ids`; copy needs it).
+    collect_ids: AtomicBool,
     error: Mutex<Option<RepoError>>,
     failed: AtomicBool,
 }
@@ -65,9 +67,8 @@ pub struct BlobSaver {
     used: Vec<AtomicBool>,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
-    packer: Option<JoinHandle<Vec<IndexPack>>>,
+    packer: Option<JoinHandle<Saved>>,
     shared: Arc<Shared>,
-    dry_run: bool,
 }
 
 impl BlobSaver {
@@ -80,6 +81,7 @@ impl BlobSaver {
         let (job_tx, job_rx) = bounded::<Job>(threads * 2);
         let (pack_tx, pack_rx) = bounded::<Packed>(threads * 2);
         let shared = Arc::new(Shared {
+            collect_ids: AtomicBool::new(false),
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
         });
@@ -110,13 +112,17 @@ impl BlobSaver {
             workers,
             packer: Some(packer),
             shared,
-            dry_run,
         }
     }
 
     /// Blobs to store again even though the index lists them (found damaged by `check`).
     pub fn distrust(&mut self, ids: impl IntoIterator<Item = Id>) {
         self.distrust.extend(ids);
+    }
+
+    /// Makes [`BlobSaver::finish`] list the ids of the blobs stored (costs 32 bytes each).
+    pub fn collect_ids(&mut self) {
+        self.shared.collect_ids.store(true, Ordering::Relaxed);
     }
 
     /// Packs (by index number) whose blobs must not be reused: those prune has marked.
@@ -215,26 +221,22 @@ impl BlobSaver {
         Ok((id, true))
     }
 
-    /// Waits for every blob to be in a written pack, then writes the index segment for them.
-    /// Returns the packs written. On error nothing references the packs already written;
+    /// Waits for every blob to be in a written pack and every pack in a written index
+    /// segment (segments are written as packs fill, every 100 000 blobs, and at the end).
+    /// Returns what was stored. On error nothing references the packs already written;
     /// they stay as unreferenced data for `prune`.
-    pub fn finish(mut self, repo: &Repository) -> Result<Vec<IndexPack>> {
+    pub fn finish(mut self, _repo: &Repository) -> Result<Saved> {
         self.jobs.take();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
-        let packs = self
+        let saved = self
             .packer
             .take()
             .map(|p| p.join().unwrap_or_default())
             .unwrap_or_default();
         self.check_failed()?;
-        if !packs.is_empty() && !self.dry_run {
-            repo.write_index_segment(&IndexSegment {
-                packs: packs.clone(),
-            })?;
-        }
-        Ok(packs)
+        Ok(saved)
     }
 }
 
@@ -352,6 +354,24 @@ impl OpenPack {
     }
 }
 
+/// Blobs per index segment a backup writes: segments are written as the backup goes, so
+/// its memory does not grow with a list of every new blob, and a backup killed late keeps
+/// most of its stored data reusable.
+const SEGMENT_BLOBS: usize = 100_000;
+
+/// What a saver stored.
+#[derive(Debug, Default, Clone)]
+pub struct Saved {
+    pub packs: Vec<Id>,
+    pub blobs: u64,
+    /// Plaintext bytes of the new blobs.
+    pub bytes_raw: u64,
+    /// Bytes they take in packs.
+    pub bytes_stored: u64,
+    /// The ids of the blobs stored, when asked for ([`BlobSaver::collect_ids`]).
+    pub ids: Vec<Id>,
+}
+
 fn packer(
     rx: Receiver<Packed>,
     keys: Arc<Keys>,
@@ -359,20 +379,51 @@ fn packer(
     shared: Arc<Shared>,
     pack_size: usize,
     dry_run: bool,
-) -> Vec<IndexPack> {
+) -> Saved {
     let mut open: [Option<OpenPack>; 2] = [None, None];
-    let mut done = Vec::new();
-    let flush = |p: OpenPack, done: &mut Vec<IndexPack>| -> Result<()> {
+    let mut saved = Saved::default();
+    // Packs written but not yet in a segment.
+    let mut segment: Vec<IndexPack> = Vec::new();
+    let write_segment = |segment: &mut Vec<IndexPack>| -> Result<()> {
+        if segment.is_empty() || dry_run {
+            segment.clear();
+            return Ok(());
+        }
+        let seg = IndexSegment {
+            packs: std::mem::take(segment),
+        };
+        crate::repository::write_sealed_to(
+            &*storage,
+            &keys,
+            lifeboat_storage::FileKind::Index,
+            magic::INDEX,
+            &seg.encode(),
+        )?;
+        Ok(())
+    };
+    let flush = |p: OpenPack, saved: &mut Saved, segment: &mut Vec<IndexPack>| -> Result<()> {
         let (bytes, blobs) = p.seal()?;
         let id = lifeboat_crypto::storage_id(&bytes);
         if !dry_run {
             storage.put(&pack_handle(&id), &bytes)?;
         }
-        done.push(IndexPack {
+        saved.packs.push(id);
+        if shared.collect_ids.load(Ordering::Relaxed) {
+            saved.ids.extend(blobs.iter().map(|b| b.id));
+        }
+        for b in &blobs {
+            saved.blobs += 1;
+            saved.bytes_raw += b.raw_len as u64;
+            saved.bytes_stored += b.stored_len as u64;
+        }
+        segment.push(IndexPack {
             pack: id,
             pack_len: bytes.len() as u64,
             blobs,
         });
+        if segment.iter().map(|p| p.blobs.len()).sum::<usize>() >= SEGMENT_BLOBS {
+            write_segment(segment)?;
+        }
         Ok(())
     };
     for p in rx {
@@ -391,7 +442,7 @@ fn packer(
             if pack.buf.len() >= pack_size
                 && let Some(full) = open[slot].take()
             {
-                flush(full, &mut done)?;
+                flush(full, &mut saved, &mut segment)?;
             }
             Ok(())
         })();
@@ -402,14 +453,21 @@ fn packer(
     if !shared.failed.load(Ordering::SeqCst) {
         for slot in open.iter_mut() {
             if let Some(p) = slot.take()
-                && let Err(e) = flush(p, &mut done)
+                && let Err(e) = flush(p, &mut saved, &mut segment)
             {
                 shared.fail(e);
                 break;
             }
         }
+        // The rest of the packs; a failed backup leaves its last packs unindexed (prune
+        // removes them after its grace period).
+        if !shared.failed.load(Ordering::SeqCst)
+            && let Err(e) = write_segment(&mut segment)
+        {
+            shared.fail(e);
+        }
     }
-    done
+    saved
 }
 
 /// Reads a whole pack's trailer: the blobs it holds, authenticated. Used by `check` and to

@@ -180,3 +180,69 @@ fn issue6_mariadb_wrong_credentials_fail_without_a_snapshot() {
     );
     assert!(env.snapshot_ids().is_empty());
 }
+
+/// Every process's command line, sampled until `child` exits.
+fn watch_cmdlines(child: &mut std::process::Child) -> Vec<String> {
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(c) = fs::read(e.path().join("cmdline")) {
+                let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                if !c.is_empty() && !seen.contains(&c) {
+                    seen.push(c);
+                }
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn issue6_database_passwords_never_appear_in_any_command_line() {
+    let Some(cnf) = server() else { return };
+    let password = fs::read_to_string(&cnf)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("password")
+                .map(|r| r.trim_start_matches([' ', '=']).trim().to_string())
+        })
+        .expect("a password in the option file");
+    assert!(password.len() >= 8);
+    let env = Env::new();
+    let db = format!("lb_argv_{:x}", std::process::id());
+    let mut setup = format!("CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (i INT, s TEXT);");
+    for i in 0..200 {
+        setup.push_str(&format!(
+            "INSERT INTO `{db}`.t VALUES ({i}, REPEAT('x', 2000));"
+        ));
+    }
+    sql(&cnf, &setup);
+    let cfg = env.path("lifeboat.toml");
+    fs::write(
+        &cfg,
+        format!("[components.db]\nkind = \"mariadb\"\ndefaults_file = \"{cnf}\"\ndatabases = [\"{db}\"]\n"),
+    )
+    .unwrap();
+    let mut child = env
+        .cmd()
+        .args(["--config", cfg.to_str().unwrap(), "backup", "db"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = watch_cmdlines(&mut child);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        seen.iter().any(|c| c.contains("mariadb-dump")),
+        "the sampling saw the dump run: {seen:?}"
+    );
+    for c in &seen {
+        assert!(
+            !c.contains(&password),
+            "the password is on a command line: {c}"
+        );
+    }
+    sql(&cnf, &format!("DROP DATABASE `{db}`"));
+}

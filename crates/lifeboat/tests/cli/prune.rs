@@ -97,7 +97,8 @@ fn prune_frees_forgotten_data_in_two_phases_and_kept_snapshots_restore() {
     let v = env.json(&["prune", "--keep-delete", "0"]);
     assert!(v["delete"].as_u64().unwrap() >= 1, "{v}");
     assert!(
-        v["result"]["deleted_bytes"].as_u64().unwrap() >= 1_000_000,
+        // The forgotten snapshots' own data: about 900 kB (f0 and f1 share most content).
+        v["result"]["deleted_bytes"].as_u64().unwrap() >= 850_000,
         "{v}"
     );
     env.ok(&["check", "--read-data"]);
