@@ -278,6 +278,21 @@ fn component_context(
     }
 }
 
+/// A service's dumps as streams of the backup (`NAME=COMMAND`), with their validators.
+fn add_dumps(
+    b: &mut BackupArgs,
+    validators: &mut Vec<(String, String)>,
+    specs: Vec<lifeboat_sources::mariadb::DumpSpec>,
+) {
+    for spec in specs {
+        if let Some(v) = spec.validate {
+            validators.push((spec.stream.clone(), v));
+        }
+        b.from_commands
+            .push(format!("{}={}", spec.stream, spec.command));
+    }
+}
+
 /// The backup arguments of a component: its paths or its dumps, its excludes and tags, and
 /// the validators of its dumps. Service kinds ask the service what to dump (its databases).
 fn component_args(
@@ -326,13 +341,7 @@ fn component_args(
                 .map_err(|e| fail(exit::ERROR, format!("listing the tables: {e}")))?;
             b.paths = Vec::new();
             b.from_commands = Vec::new();
-            for spec in m.dump_specs(&dbs, &tables) {
-                if let Some(v) = spec.validate {
-                    validators.push((spec.stream.clone(), v));
-                }
-                b.from_commands
-                    .push(format!("{}={}", spec.stream, spec.command));
-            }
+            add_dumps(&mut b, &mut validators, m.dump_specs(&dbs, &tables));
         }
         lifeboat_plan::Kind::Postgres {
             host,
@@ -368,13 +377,7 @@ fn component_args(
             b.from_commands = Vec::new();
             let mut specs = pg.dump_specs(&dbs);
             specs.push(postgres::checksums_spec(&sums));
-            for spec in specs {
-                if let Some(v) = spec.validate {
-                    validators.push((spec.stream.clone(), v));
-                }
-                b.from_commands
-                    .push(format!("{}={}", spec.stream, spec.command));
-            }
+            add_dumps(&mut b, &mut validators, specs);
         }
         lifeboat_plan::Kind::Redis {
             host,
@@ -396,13 +399,7 @@ fn component_args(
             })?;
             b.paths = Vec::new();
             b.from_commands = Vec::new();
-            for spec in r.dump_specs() {
-                if let Some(v) = spec.validate {
-                    validators.push((spec.stream.clone(), v));
-                }
-                b.from_commands
-                    .push(format!("{}={}", spec.stream, spec.command));
-            }
+            add_dumps(&mut b, &mut validators, r.dump_specs());
         }
         lifeboat_plan::Kind::Galera { .. } => {
             // backup_one turns a Galera component into a dump of the node it chooses.
@@ -414,25 +411,17 @@ fn component_args(
         lifeboat_plan::Kind::Pacemaker { .. } => {
             b.paths = Vec::new();
             b.from_commands = Vec::new();
-            for spec in super::component_restore::pacemaker_of(c).dump_specs() {
-                if let Some(v) = spec.validate {
-                    validators.push((spec.stream.clone(), v));
-                }
-                b.from_commands
-                    .push(format!("{}={}", spec.stream, spec.command));
-            }
+            add_dumps(
+                &mut b,
+                &mut validators,
+                super::component_restore::pacemaker_of(c).dump_specs(),
+            );
         }
         lifeboat_plan::Kind::Rabbitmq { ctl, .. } => {
             let r = lifeboat_sources::rabbitmq::RabbitMq { ctl: ctl.clone() };
             b.paths = Vec::new();
             b.from_commands = Vec::new();
-            for spec in r.dump_specs() {
-                if let Some(v) = spec.validate {
-                    validators.push((spec.stream.clone(), v));
-                }
-                b.from_commands
-                    .push(format!("{}={}", spec.stream, spec.command));
-            }
+            add_dumps(&mut b, &mut validators, r.dump_specs());
         }
     }
     Ok((b, validators))

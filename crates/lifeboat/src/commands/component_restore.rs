@@ -86,16 +86,7 @@ fn journal_path(repo: &Repository, name: &str) -> PathBuf {
 
 /// The version recorded in a MariaDB snapshot's server.json.
 fn recorded_version(repo: &Repository, snap: &Snapshot) -> Result<String> {
-    let node = lifeboat_repo::walk::lookup(
-        repo,
-        snap.tree,
-        &Path::new("/").join(lifeboat_sources::mariadb::SERVER_STREAM),
-    )?;
-    let mut text = String::new();
-    use std::io::Read;
-    super::browse::ContentReader::new(repo, &node)
-        .read_to_string(&mut text)
-        .context("reading server.json")?;
+    let text = read_stream(repo, snap, lifeboat_sources::mariadb::SERVER_STREAM)?;
     let v: Value = serde_json::from_str(text.trim()).context("server.json is not JSON")?;
     Ok(v["version"].as_str().unwrap_or("").to_string())
 }
@@ -595,17 +586,11 @@ fn run_step(
         }
         Step::VerifyChecksums { databases } if matches!(c.kind, Kind::Postgres { .. }) => {
             let pg = postgres_of(c);
-            let node = lifeboat_repo::walk::lookup(
+            let recorded = lifeboat_sources::postgres::parse_checksums(&read_stream(
                 repo,
-                snap.tree,
-                &Path::new("/").join(lifeboat_sources::postgres::CHECKSUMS_STREAM),
-            )?;
-            let mut text = String::new();
-            use std::io::Read;
-            super::browse::ContentReader::new(repo, &node)
-                .read_to_string(&mut text)
-                .context("reading checksums.tsv")?;
-            let recorded = lifeboat_sources::postgres::parse_checksums(&text);
+                snap,
+                lifeboat_sources::postgres::CHECKSUMS_STREAM,
+            )?);
             let mut differ = Vec::new();
             let mut n = 0;
             for db in databases {
@@ -640,20 +625,12 @@ fn run_step(
             let m = lifeboat_sources::mariadb::MariaDb {
                 defaults_file: defaults_file.clone(),
             };
-            let recorded = match lifeboat_repo::walk::lookup(
-                repo,
-                snap.tree,
-                &Path::new("/").join(lifeboat_sources::mariadb::CHECKSUMS_STREAM),
-            ) {
-                Ok(node) => {
-                    let mut text = String::new();
-                    use std::io::Read;
-                    super::browse::ContentReader::new(repo, &node)
-                        .read_to_string(&mut text)
-                        .context("reading checksums.tsv")?;
-                    lifeboat_sources::mariadb::parse_checksums(&text)
-                }
-                Err(_) => Default::default(), // no tables at backup time
+            // No checksums.tsv when there was no table at backup time.
+            let name = lifeboat_sources::mariadb::CHECKSUMS_STREAM;
+            let recorded = if snap.streams.iter().any(|s| s.name == name) {
+                lifeboat_sources::mariadb::parse_checksums(&read_stream(repo, snap, name)?)
+            } else {
+                Default::default()
             };
             let recorded: std::collections::BTreeMap<_, _> = recorded
                 .into_iter()
