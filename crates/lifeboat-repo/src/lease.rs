@@ -194,6 +194,34 @@ fn spawn_renewal(shared: Arc<Shared>, keys: Arc<Keys>, exclusive: bool) -> JoinH
     })
 }
 
+/// The shared state of a lease just written at `began`, and its renewal thread.
+fn start(
+    repo: &Repository,
+    handle: Handle,
+    lease: Lease,
+    timing: LeaseTiming,
+    began: Instant,
+    exclusive: bool,
+) -> (Arc<Shared>, Option<JoinHandle<()>>) {
+    let shared = Arc::new(Shared {
+        storage: repo.storage().clone(),
+        handle,
+        lease: Mutex::new(lease),
+        lost: AtomicBool::new(false),
+        lost_why: Mutex::new(String::new()),
+        valid_until: Mutex::new(began + timing.ttl - timing.margin),
+        stop: AtomicBool::new(false),
+        lapsed: AtomicBool::new(false),
+        timing,
+    });
+    let thread = Some(spawn_renewal(
+        shared.clone(),
+        repo.keys().clone(),
+        exclusive,
+    ));
+    (shared, thread)
+}
+
 /// Whether the maintenance lease object is still this holder's and no newer one exists.
 fn still_ours(shared: &Shared) -> std::result::Result<(), String> {
     let names = shared
@@ -302,18 +330,7 @@ impl MaintenanceLease {
                 .storage()
                 .delete(&Handle::new(FileKind::Lock, e.name.clone()));
         }
-        let shared = Arc::new(Shared {
-            storage: repo.storage().clone(),
-            handle,
-            lease: Mutex::new(lease),
-            lost: AtomicBool::new(false),
-            lost_why: Mutex::new(String::new()),
-            valid_until: Mutex::new(began + timing.ttl - timing.margin),
-            stop: AtomicBool::new(false),
-            lapsed: AtomicBool::new(false),
-            timing,
-        });
-        let thread = Some(spawn_renewal(shared.clone(), repo.keys().clone(), true));
+        let (shared, thread) = start(repo, handle, lease, timing, began, true);
         Ok(MaintenanceLease { shared, thread })
     }
 
@@ -400,18 +417,7 @@ impl BackupLease {
         let handle = Handle::new(FileKind::Lock, format!("{BACKUP_PREFIX}{token}"));
         let began = Instant::now();
         repo.storage().put(&handle, &repo.seal_lease(&lease)?)?;
-        let shared = Arc::new(Shared {
-            storage: repo.storage().clone(),
-            handle,
-            lease: Mutex::new(lease),
-            lost: AtomicBool::new(false),
-            lost_why: Mutex::new(String::new()),
-            valid_until: Mutex::new(began + timing.ttl - timing.margin),
-            stop: AtomicBool::new(false),
-            lapsed: AtomicBool::new(false),
-            timing,
-        });
-        let thread = Some(spawn_renewal(shared.clone(), repo.keys().clone(), false));
+        let (shared, thread) = start(repo, handle, lease, timing, began, false);
         Ok(BackupLease { shared, thread })
     }
 
