@@ -100,6 +100,21 @@ pub enum StorageError {
         wanted: u64,
         len: u64,
     },
+    /// The remote service refused the credentials (wrong password, expired application
+    /// credential, bad key, unknown user). Retrying cannot help.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The repository's place on a remote service does not exist (unknown bucket or
+    /// container, missing directory on the SFTP server).
+    #[error("{0}")]
+    NoSuchLocation(String),
+    /// A remote service answered with an error or the connection failed.
+    #[error("{what}: {message}")]
+    Remote {
+        what: String,
+        message: String,
+        retryable: bool,
+    },
     #[error("I/O error on {what}: {source}")]
     Io {
         what: String,
@@ -115,6 +130,9 @@ impl StorageError {
         matches!(
             self,
             StorageError::Io {
+                retryable: true,
+                ..
+            } | StorageError::Remote {
                 retryable: true,
                 ..
             }
@@ -165,6 +183,11 @@ pub trait Storage: Send + Sync {
     /// Names and sizes of the objects of one kind.
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>>;
     fn delete(&self, h: &Handle) -> Result<()>;
+    /// How many requests this backend serves well at once: packs a backup uploads side by
+    /// side, reads a restore keeps in flight. Local disks gain nothing past one writer.
+    fn parallelism(&self) -> usize {
+        1
+    }
     /// Removes leftovers of writes that were killed half-way (invisible temporary objects)
     /// older than `age`; returns how many went. Backends without such leftovers do nothing.
     fn remove_stale_temporaries(&self, age: std::time::Duration) -> Result<usize> {
