@@ -9,6 +9,7 @@
 //! - `list` never shows an object that is still being written.
 //! - Errors say whether a retry can help ([`StorageError::is_retryable`]).
 
+pub mod layers;
 mod local;
 
 pub use local::LocalStorage;
