@@ -11,6 +11,7 @@
 
 pub mod layers;
 mod local;
+pub mod swift_auth;
 
 pub use local::LocalStorage;
 
