@@ -11,9 +11,15 @@
 
 pub mod layers;
 mod local;
+mod object;
+pub mod remote;
+mod sftp;
 pub mod swift_auth;
 
 pub use local::LocalStorage;
+pub use object::{ObjectStorage, S3Target, SwiftTarget};
+pub use remote::RepoUrl;
+pub use sftp::{SftpStorage, SftpTarget};
 
 use std::fmt;
 
