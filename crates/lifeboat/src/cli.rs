@@ -26,9 +26,30 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Repository location: a path or file:///path
+    /// Repository location: a path, file:///path, sftp://[user@]host[:port]/path,
+    /// s3://[endpoint/]bucket[/prefix] or swift://container[/prefix]
     #[arg(short = 'r', long, env = "LIFEBOAT_REPOSITORY", global = true)]
     pub repo: Option<String>,
+    /// Requests a remote repository keeps in flight (default: 4 for SFTP, 8 for S3 and Swift)
+    #[arg(long, env = "LIFEBOAT_CONNECTIONS", global = true, value_name = "N")]
+    pub connections: Option<usize>,
+    /// ssh option for sftp:// repositories, as for `ssh -o` (repeatable)
+    #[arg(long = "ssh-option", global = true, value_name = "OPTION")]
+    pub ssh_options: Vec<String>,
+    /// ssh configuration file for sftp:// repositories (`ssh -F`)
+    #[arg(long, env = "LIFEBOAT_SSH_CONFIG", global = true, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// S3 endpoint URL, e.g. https://rgw.example.com:8080 (default: AWS_ENDPOINT_URL_S3,
+    /// AWS_ENDPOINT_URL, or the one in the s3:// URL, or AWS)
+    #[arg(long, env = "LIFEBOAT_S3_ENDPOINT", global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// S3 addressing: path (endpoint/bucket/key; the default with a custom endpoint) or
+    /// virtual-host (bucket.endpoint/key; the default for AWS)
+    #[arg(long, global = true, value_name = "STYLE", value_parser = ["path", "virtual-host"])]
+    pub s3_addressing: Option<String>,
     /// Read the password from the first line of this file
     #[arg(
         long,

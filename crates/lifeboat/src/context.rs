@@ -4,7 +4,11 @@ use crate::cli::Global;
 use crate::exit::{self, fail};
 use anyhow::{Context as _, Result};
 use lifeboat_repo::Repository;
-use lifeboat_storage::{LocalStorage, Storage};
+use lifeboat_storage::layers::{FaultSpec, RetryPolicy, layered};
+use lifeboat_storage::swift_auth::SwiftCredentials;
+use lifeboat_storage::{
+    LocalStorage, ObjectStorage, RepoUrl, S3Target, SftpStorage, SftpTarget, Storage, SwiftTarget,
+};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,39 +79,133 @@ pub fn config(g: &Global) -> Result<Arc<lifeboat_plan::Config>> {
 }
 
 pub struct Location {
-    pub path: PathBuf,
+    pub url: RepoUrl,
+    /// How messages name the repository: its path or URL.
+    pub display: String,
     pub is_default: bool,
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The S3 endpoint given outside the URL, if any.
+fn s3_endpoint(g: &Global) -> Option<String> {
+    g.s3_endpoint
+        .clone()
+        .or_else(|| env_nonempty("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env_nonempty("AWS_ENDPOINT_URL"))
 }
 
 pub fn location(g: &Global) -> Result<Location> {
     match &g.repo {
-        None => Ok(Location {
-            path: default_repo(),
-            is_default: true,
-        }),
+        None => {
+            let path = default_repo();
+            Ok(Location {
+                display: path.display().to_string(),
+                url: RepoUrl::Local(path),
+                is_default: true,
+            })
+        }
         Some(r) => {
-            let path = if let Some(rest) = r.strip_prefix("file://") {
-                PathBuf::from(rest)
-            } else if r.contains("://") {
-                return Err(fail(
-                    exit::ERROR,
-                    format!(
-                        "repository {r:?}: only local paths and file:// URLs are supported in this version"
-                    ),
-                ));
-            } else {
-                PathBuf::from(r)
+            let url = RepoUrl::parse(r, s3_endpoint(g).is_some())
+                .map_err(|e| fail(exit::ERROR, e.to_string()))?;
+            let display = match &url {
+                RepoUrl::Local(p) => p.display().to_string(),
+                _ => r.clone(),
             };
             Ok(Location {
-                path,
+                url,
+                display,
                 is_default: false,
             })
         }
     }
 }
 
-pub fn storage(loc: &Location) -> Arc<dyn Storage> {
-    Arc::new(LocalStorage::new(&loc.path))
+/// The repository's storage, with retries (backoff and jitter, retryable errors only) and
+/// the connection limit for remote backends, and the fault injection of `LIFEBOAT_FAULTS`
+/// (tests and benchmarks).
+pub fn storage(g: &Global, loc: &Location) -> Result<Arc<dyn Storage>> {
+    let faults = match FaultSpec::from_env() {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return Err(fail(exit::ERROR, e)),
+    };
+    let (inner, connections): (Arc<dyn Storage>, usize) = match &loc.url {
+        RepoUrl::Local(p) => {
+            if faults.is_none() {
+                return Ok(Arc::new(LocalStorage::new(p)));
+            }
+            (Arc::new(LocalStorage::new(p)), 2)
+        }
+        RepoUrl::Sftp {
+            user,
+            host,
+            port,
+            path,
+        } => {
+            let n = g.connections.unwrap_or(4).max(1);
+            let mut ssh_args = Vec::new();
+            if let Some(f) = &g.ssh_config {
+                ssh_args.push("-F".to_string());
+                ssh_args.push(f.display().to_string());
+            }
+            for o in &g.ssh_options {
+                ssh_args.push("-o".to_string());
+                ssh_args.push(o.clone());
+            }
+            let t = SftpTarget {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                path: path.clone(),
+                ssh_args,
+                ssh_program: env_nonempty("LIFEBOAT_SSH_PROGRAM"),
+            };
+            (Arc::new(SftpStorage::new(t, n)), n)
+        }
+        RepoUrl::S3 {
+            endpoint,
+            bucket,
+            prefix,
+        } => {
+            let n = g.connections.unwrap_or(8).max(1);
+            let t = S3Target {
+                endpoint: s3_endpoint(g).or_else(|| endpoint.clone()),
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                region: g
+                    .s3_region
+                    .clone()
+                    .or_else(|| env_nonempty("AWS_REGION"))
+                    .or_else(|| env_nonempty("AWS_DEFAULT_REGION")),
+                path_style: g.s3_addressing.as_deref().map(|s| s == "path"),
+                access_key: None,
+                secret_key: None,
+            };
+            (Arc::new(ObjectStorage::s3(t, n)?), n)
+        }
+        RepoUrl::Swift { container, prefix } => {
+            let n = g.connections.unwrap_or(8).max(1);
+            let creds = SwiftCredentials::from_env()?;
+            let t = SwiftTarget {
+                container: container.clone(),
+                prefix: prefix.clone(),
+            };
+            (Arc::new(ObjectStorage::swift(t, creds, n)?), n)
+        }
+    };
+    let layered = layered(inner, connections, RetryPolicy::default(), faults);
+    if !g.quiet {
+        layered.set_on_retry(Some(Box::new(|e, attempt, wait| {
+            eprintln!(
+                "lifeboat: {e}; retrying in {:.1} s (attempt {attempt})",
+                wait.as_secs_f64()
+            );
+        })));
+    }
+    Ok(layered)
 }
 
 fn first_line(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
@@ -183,7 +281,7 @@ pub fn no_password(loc: &Location) -> anyhow::Error {
         exit::ERROR,
         format!(
             "no password for the repository at {}: set LIFEBOAT_PASSWORD, --password-file or --password-command, or run on a terminal",
-            loc.path.display()
+            loc.display
         ),
     )
 }
@@ -191,7 +289,7 @@ pub fn no_password(loc: &Location) -> anyhow::Error {
 /// Opens the repository and loads its index.
 pub fn open(g: &Global) -> Result<Repository> {
     let loc = location(g)?;
-    let storage = storage(&loc);
+    let storage = storage(g, &loc)?;
     // A missing repository is reported before asking for a password that cannot help.
     if let Err(lifeboat_storage::StorageError::NotFound(_)) =
         storage.size(&lifeboat_storage::Handle::config())
@@ -216,7 +314,6 @@ pub fn open(g: &Global) -> Result<Repository> {
     Ok(repo)
 }
 
-fn is_local(_loc: &Location) -> bool {
-    // Every location this version accepts is local.
-    true
+fn is_local(loc: &Location) -> bool {
+    matches!(loc.url, RepoUrl::Local(_))
 }

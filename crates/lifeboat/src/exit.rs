@@ -12,6 +12,14 @@ pub const NO_REPOSITORY: u8 = 10;
 /// Another process holds the maintenance lease (a prune or repair is running); try later.
 pub const LOCKED: u8 = 11;
 pub const WRONG_PASSWORD: u8 = 12;
+/// The repository's storage refused the credentials (ssh key, S3 keys, Keystone password,
+/// Swift token) or the permission to an object.
+pub const STORAGE_AUTH: u8 = 13;
+/// The repository's storage could not be reached or kept failing after every retry (network,
+/// server down, timeouts). Nothing half-written is referenced; run the command again later.
+pub const STORAGE_UNAVAILABLE: u8 = 14;
+/// The repository's storage is full.
+pub const NO_SPACE: u8 = 15;
 pub const INTERRUPTED: u8 = 130;
 
 /// An error that carries its own exit code and message.
@@ -40,6 +48,24 @@ pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
 pub fn code_of(e: &anyhow::Error) -> u8 {
     if let Some(f) = e.downcast_ref::<Fail>() {
         return f.code;
+    }
+    let storage = e
+        .downcast_ref::<lifeboat_storage::StorageError>()
+        .or_else(|| {
+            e.chain().find_map(|c| match c.downcast_ref::<RepoError>() {
+                Some(RepoError::Storage(s)) => Some(s),
+                _ => None,
+            })
+        });
+    if let Some(s) = storage {
+        use lifeboat_storage::StorageError as S;
+        match s {
+            S::Auth(_) | S::PermissionDenied(_) => return STORAGE_AUTH,
+            S::NoSuchLocation(_) => return NO_REPOSITORY,
+            S::NoSpace(_) => return NO_SPACE,
+            S::Remote { .. } | S::Io { .. } if s.is_retryable() => return STORAGE_UNAVAILABLE,
+            _ => {}
+        }
     }
     match e.downcast_ref::<RepoError>() {
         Some(RepoError::NotARepository(_)) => NO_REPOSITORY,

@@ -24,7 +24,7 @@ pub fn run(g: &Global, a: CopyArgs, progress: Arc<Progress>) -> Result<u8> {
         ..g.clone()
     };
     let tloc = context::location(&target_global)?;
-    let tstorage = context::storage(&tloc);
+    let tstorage = context::storage(&target_global, &tloc)?;
     // A missing target is reported before asking for any password, and never created here:
     // the operator chooses its password and chunk size.
     if let Err(StorageError::NotFound(_)) = tstorage.size(&Handle::config()) {
@@ -32,8 +32,7 @@ pub fn run(g: &Global, a: CopyArgs, progress: Arc<Progress>) -> Result<u8> {
             exit::NO_REPOSITORY,
             format!(
                 "no repository at {} (the copy target): create it first with `lifeboat init -r {}`, then copy again",
-                tloc.path.display(),
-                a.to
+                tloc.display, a.to
             ),
         ));
     }
@@ -61,7 +60,7 @@ pub fn run(g: &Global, a: CopyArgs, progress: Arc<Progress>) -> Result<u8> {
                 exit::WRONG_PASSWORD,
                 format!(
                     "wrong password for the copy target at {}: no key file of it opens with the password from {from}",
-                    tloc.path.display()
+                    tloc.display
                 ),
             ));
         }
@@ -70,16 +69,13 @@ pub fn run(g: &Global, a: CopyArgs, progress: Arc<Progress>) -> Result<u8> {
                 exit::NO_REPOSITORY,
                 format!(
                     "{} is not a repository (the copy target): create one with `lifeboat init -r {}`",
-                    tloc.path.display(),
-                    a.to
+                    tloc.display, a.to
                 ),
             ));
         }
         Err(e) => {
-            return Err(anyhow::Error::from(e).context(format!(
-                "opening the copy target at {}",
-                tloc.path.display()
-            )));
+            return Err(anyhow::Error::from(e)
+                .context(format!("opening the copy target at {}", tloc.display)));
         }
     };
     drop(pw);
@@ -260,7 +256,7 @@ fn target_password(a: &CopyArgs, loc: &Location) -> Result<(Zeroizing<Vec<u8>>, 
         let p = Zeroizing::new(
             rpassword::prompt_password(format!(
                 "Password of the target repository {}: ",
-                loc.path.display()
+                loc.display
             ))
             .context("reading the target's password")?,
         );
@@ -270,7 +266,7 @@ fn target_password(a: &CopyArgs, loc: &Location) -> Result<(Zeroizing<Vec<u8>>, 
         exit::ERROR,
         format!(
             "no password for the copy target at {}: give --to-password-file FILE, set LIFEBOAT_TO_PASSWORD, or run on a terminal",
-            loc.path.display()
+            loc.display
         ),
     ))
 }

@@ -88,7 +88,7 @@ fn rotate(g: &Global, n: NewKeyArgs, yes: bool, now: bool) -> Result<u8> {
 /// are all these commands touch, and the index of a large repository takes a while to read.
 fn open(g: &Global) -> Result<Repository> {
     let loc = context::location(g)?;
-    let storage = context::storage(&loc);
+    let storage = context::storage(g, &loc)?;
     // A missing repository is reported before asking for a password that cannot help.
     if let Err(lifeboat_storage::StorageError::NotFound(_)) =
         storage.size(&lifeboat_storage::Handle::config())

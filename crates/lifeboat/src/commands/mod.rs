@@ -72,7 +72,7 @@ pub fn print_json(v: &serde_json::Value) {
 
 fn init(g: &Global, a: InitArgs) -> Result<u8> {
     let loc = context::location(g)?;
-    let storage = context::storage(&loc);
+    let storage = context::storage(g, &loc)?;
     let mut generated = None;
     let pw = match context::password(g, &loc, true)? {
         Some(p) => p,
@@ -138,15 +138,11 @@ fn init(g: &Global, a: InitArgs) -> Result<u8> {
         print_json(&serde_json::json!({
             "message_type": "init",
             "id": id.to_hex(),
-            "repository": loc.path.display().to_string(),
+            "repository": loc.display.clone(),
             "password_file": generated.as_ref().map(|f| f.display().to_string()),
         }));
     } else if !g.quiet {
-        println!(
-            "created repository {} at {}",
-            id.short(),
-            loc.path.display()
-        );
+        println!("created repository {} at {}", id.short(), loc.display);
         if let Some(f) = &generated {
             println!(
                 "A password was generated and written to {} (mode 0600).",
