@@ -288,6 +288,17 @@ pub fn no_password(loc: &Location) -> anyhow::Error {
 
 /// Opens the repository and loads its index.
 pub fn open(g: &Global) -> Result<Repository> {
+    open_with(g, true)
+}
+
+/// Opens the repository reading every file from its storage, never from the local cache:
+/// for `check` and `repair`, which must judge the repository's own bytes (a good cached
+/// copy would hide a damaged original).
+pub fn open_uncached(g: &Global) -> Result<Repository> {
+    open_with(g, false)
+}
+
+fn open_with(g: &Global, cache: bool) -> Result<Repository> {
     let loc = location(g)?;
     let storage = storage(g, &loc)?;
     // A missing repository is reported before asking for a password that cannot help.
@@ -300,7 +311,7 @@ pub fn open(g: &Global) -> Result<Repository> {
     let mut repo = Repository::open(storage, &pw)?;
     // A local repository is its own cache: copying its index to the same kind of disk would
     // only cost space. Remote backends turn the cache on.
-    if !g.no_cache && !is_local(&loc) {
+    if cache && !g.no_cache && !is_local(&loc) {
         repo.set_cache(Some(
             g.cache_dir
                 .clone()

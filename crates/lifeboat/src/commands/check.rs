@@ -45,7 +45,7 @@ pub fn run(g: &Global, a: CheckArgs, progress: Arc<Progress>) -> Result<u8> {
     let opts = CheckOptions {
         max_age: a.max_age.map(|d| d.as_secs() as i64),
     };
-    let mut repo = context::open(g)?;
+    let mut repo = context::open_uncached(g)?;
     let bar = Bar::start(g, progress.clone(), ui::Kind::Total);
     let result = lifeboat_repo::check_with(&mut repo, read, opts, &progress);
     bar.finish();

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 pub fn run(g: &Global, a: RepairArgs, progress: Arc<Progress>) -> Result<u8> {
-    let mut repo = context::open(g)?;
+    let mut repo = context::open_uncached(g)?;
     match a.command {
         RepairCommand::Index {
             read_all_packs,

@@ -194,7 +194,7 @@ fn full_disk_fails_the_backup_and_keeps_earlier_snapshots() {
     fs::create_dir(&big).unwrap();
     fs::write(big.join("f"), bytes(20 << 20, 2)).unwrap();
     let (code, _, err) = env.run(&["backup", big.to_str().unwrap()]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 15, "exit 15: the storage is full; {err}");
     assert!(err.contains("no space left"), "{err}");
     assert_eq!(env.snapshot_ids(), vec![first.clone()]);
     env.ok(&["check", "--read-data"]);

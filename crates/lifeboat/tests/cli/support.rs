@@ -42,9 +42,19 @@ impl Env {
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("LIFEBOAT_PASSWORD", PASSWORD)
-            .arg("-r")
-            .arg(&self.repo);
+            .env("LIFEBOAT_PASSWORD", PASSWORD);
+        match sftp_backend() {
+            // The whole suite again over SFTP: the server runs on this machine, so the URL
+            // names the same folder and the tests that inspect or damage files still can.
+            Some((base, config)) => {
+                c.env("LIFEBOAT_SSH_CONFIG", config)
+                    .arg("-r")
+                    .arg(format!("{base}{}", self.repo.display()));
+            }
+            None => {
+                c.arg("-r").arg(&self.repo);
+            }
+        }
         c
     }
 
@@ -128,6 +138,27 @@ pub fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
+}
+
+/// With `LIFEBOAT_TEST_BACKEND=sftp`, every test's repository is reached over SFTP
+/// (`sftp://root@HOST:PORT`, the server of scripts/remote/sftp) instead of as a path.
+pub fn sftp_backend() -> Option<(String, String)> {
+    if std::env::var("LIFEBOAT_TEST_BACKEND").ok().as_deref() != Some("sftp") {
+        return None;
+    }
+    let var = |n: &str| {
+        std::env::var(n).unwrap_or_else(|_| {
+            panic!("LIFEBOAT_TEST_BACKEND=sftp needs {n}: eval \"$(scripts/remote/all env)\"")
+        })
+    };
+    Some((
+        format!(
+            "sftp://root@{}:{}",
+            var("LIFEBOAT_SFTP_HOST"),
+            var("LIFEBOAT_SFTP_PORT")
+        ),
+        var("LIFEBOAT_SFTP_SSH_CONFIG"),
+    ))
 }
 
 /// Deterministic pseudo-random bytes.

