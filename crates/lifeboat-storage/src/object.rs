@@ -66,10 +66,32 @@ pub struct ObjectStorage {
 /// of a small object takes, so a racing writer's PUT has landed by then.
 const SETTLE: Duration = Duration::from_secs(3);
 
+/// OpenDAL renders an S3 error body as `S3Error { code: "X", message: "Y", .. }`; the
+/// operator needs "X: Y".
+fn s3_code_message(msg: &str) -> Option<(String, String)> {
+    let field = |name: &str| {
+        let i = msg.find(&format!("{name}: \""))? + name.len() + 3;
+        let rest = &msg[i..];
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    Some((field("code")?, field("message").unwrap_or_default()))
+}
+
 fn map_err(what: &str, e: &opendal::Error) -> StorageError {
     let what = what.to_string();
-    let msg = e.message().lines().next().unwrap_or("").trim().to_string();
+    let mut msg = e.message().lines().next().unwrap_or("").trim().to_string();
     let status = status_of(e);
+    if let Some((code, text)) = s3_code_message(&msg) {
+        if matches!(
+            code.as_str(),
+            "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken" | "ExpiredToken"
+        ) {
+            return StorageError::Auth(format!(
+                "S3 refused the credentials ({code}: {text}); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the profile in ~/.aws)"
+            ));
+        }
+        msg = format!("{code}: {text}");
+    }
     match e.kind() {
         ErrorKind::NotFound => StorageError::NotFound(what),
         ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
@@ -79,10 +101,10 @@ fn map_err(what: &str, e: &opendal::Error) -> StorageError {
             "the service refused the credentials for {what}: {msg}"
         )),
         ErrorKind::PermissionDenied => StorageError::PermissionDenied(format!("{what} ({msg})")),
-        ErrorKind::ConfigInvalid => StorageError::NoSuchLocation(format!("{what}: {msg}")),
         _ if msg.contains("NoSuchBucket") => StorageError::NoSuchLocation(format!(
-            "{what}: the bucket does not exist; create it first (for example `aws s3 mb`)"
+            "{what}: the bucket does not exist; create it first (for example `aws s3 mb`) or check the URL and --s3-endpoint"
         )),
+        ErrorKind::ConfigInvalid => StorageError::NoSuchLocation(format!("{what}: {msg}")),
         _ if msg.contains("QuotaExceeded")
             || msg.contains("EntityTooLarge")
             || status == Some(507) =>
@@ -118,9 +140,10 @@ fn http_err(what: &str, e: reqwest::Error) -> StorageError {
 
 impl ObjectStorage {
     pub fn s3(target: S3Target, connections: usize) -> Result<Self> {
+        let location = format!("s3://{}/{}", target.bucket, target.prefix);
         let location = match &target.endpoint {
-            Some(e) => format!("s3://{e}/{}/{}", target.bucket, target.prefix),
-            None => format!("s3://{}/{}", target.bucket, target.prefix),
+            Some(e) => format!("{} at {e}", location.trim_end_matches('/')),
+            None => location,
         };
         let s = ObjectStorage {
             service: Service::S3 {
@@ -410,6 +433,44 @@ impl ObjectStorage {
         )))
     }
 
+    /// Fails with NoSuchLocation when the bucket or container does not exist.
+    fn probe_place(&self) -> Result<()> {
+        match &self.service {
+            Service::S3 { target, .. } => {
+                let res = self.call("bucket", |op| async move {
+                    op.list_with("/").limit(1).await.map(|_| ())
+                });
+                match res {
+                    Err(StorageError::NotFound(_)) | Err(StorageError::NoSuchLocation(_)) => {
+                        Err(StorageError::NoSuchLocation(format!(
+                            "the S3 bucket {:?} does not exist: create it first (for example `aws s3 mb s3://{}`) or check the URL and --s3-endpoint",
+                            target.bucket, target.bucket
+                        )))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Service::Swift { target, http, .. } => {
+                let t = self.swift_token(false)?;
+                let url = self.swift_url(&t, target, None);
+                let resp = runtime()?
+                    .block_on(
+                        http.head(url)
+                            .header("X-Auth-Token", t.token.expose())
+                            .send(),
+                    )
+                    .map_err(|e| http_err("container", e))?;
+                if resp.status().as_u16() == 404 {
+                    return Err(StorageError::NoSuchLocation(format!(
+                        "the Swift container {:?} does not exist (`lifeboat init` creates it)",
+                        target.container
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Makes the Swift container if it is missing (at `init`).
     fn swift_ensure_container(&self) -> Result<()> {
         let Service::Swift { target, http, .. } = &self.service else {
@@ -532,10 +593,16 @@ impl Storage for ObjectStorage {
 
     fn size(&self, h: &Handle) -> Result<u64> {
         let path = h.path();
-        self.call(&path, |op| {
+        let res = self.call(&path, |op| {
             let path = path.clone();
             async move { op.stat(&path).await.map(|m| m.content_length()) }
-        })
+        });
+        if let (Err(StorageError::NotFound(_)), FileKind::Config) = (&res, h.kind) {
+            // No config: is the bucket or container itself missing? That needs a different
+            // fix (create it) than an empty place (`lifeboat init`).
+            self.probe_place()?;
+        }
+        res
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>> {

@@ -33,6 +33,16 @@ pub struct Global {
     /// Requests a remote repository keeps in flight (default: 4 for SFTP, 8 for S3 and Swift)
     #[arg(long, env = "LIFEBOAT_CONNECTIONS", global = true, value_name = "N")]
     pub connections: Option<usize>,
+    /// Attempts per storage request before giving up on a network or server error (backoff
+    /// with jitter between them, up to 15 s)
+    #[arg(
+        long,
+        env = "LIFEBOAT_RETRIES",
+        global = true,
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub retries: u32,
     /// ssh option for sftp:// repositories, as for `ssh -o` (repeatable)
     #[arg(long = "ssh-option", global = true, value_name = "OPTION")]
     pub ssh_options: Vec<String>,

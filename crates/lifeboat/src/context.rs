@@ -196,7 +196,11 @@ pub fn storage(g: &Global, loc: &Location) -> Result<Arc<dyn Storage>> {
             (Arc::new(ObjectStorage::swift(t, creds, n)?), n)
         }
     };
-    let layered = layered(inner, connections, RetryPolicy::default(), faults);
+    let policy = RetryPolicy {
+        attempts: g.retries.max(1),
+        ..RetryPolicy::default()
+    };
+    let layered = layered(inner, connections, policy, faults);
     if !g.quiet {
         layered.set_on_retry(Some(Box::new(|e, attempt, wait| {
             eprintln!(
@@ -302,10 +306,14 @@ fn open_with(g: &Global, cache: bool) -> Result<Repository> {
     let loc = location(g)?;
     let storage = storage(g, &loc)?;
     // A missing repository is reported before asking for a password that cannot help.
-    if let Err(lifeboat_storage::StorageError::NotFound(_)) =
-        storage.size(&lifeboat_storage::Handle::config())
-    {
-        return Err(lifeboat_repo::RepoError::NotARepository(storage.location()).into());
+    // A storage that cannot be reached, or a bucket that does not exist, is reported the
+    // same way.
+    match storage.size(&lifeboat_storage::Handle::config()) {
+        Err(lifeboat_storage::StorageError::NotFound(_)) => {
+            return Err(lifeboat_repo::RepoError::NotARepository(storage.location()).into());
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
     }
     let pw = password(g, &loc, false)?.ok_or_else(|| no_password(&loc))?;
     let mut repo = Repository::open(storage, &pw)?;

@@ -78,7 +78,20 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
 
 pub fn message_of(e: &anyhow::Error) -> String {
     // anyhow's alternate form joins the context chain: "opening x: no repository at x".
-    format!("{e:#}")
+    let m = format!("{e:#}");
+    // The storage errors say what failed; the next step depends on the kind.
+    match code_of(e) {
+        STORAGE_UNAVAILABLE => format!(
+            "{m}\nThe repository's storage did not answer after every retry; nothing half-written is referenced by a snapshot. Check the network and the server, then run the command again (--retries N tries longer)."
+        ),
+        STORAGE_AUTH if !m.contains("check") => {
+            format!("{m}\nCheck the credentials and permissions for the repository's storage.")
+        }
+        NO_SPACE => format!(
+            "{m}\nFree space on the repository's storage (or run `lifeboat forget --prune`), then run the command again; earlier snapshots are intact."
+        ),
+        _ => m,
+    }
 }
 
 /// First SIGINT/SIGTERM: ask the running operation to stop (it returns `Interrupted`, exit

@@ -16,6 +16,7 @@ mod postgres;
 mod prune;
 mod rabbitmq;
 mod redis;
+mod remote;
 mod repair;
 mod streams;
 mod support;

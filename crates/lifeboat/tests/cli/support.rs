@@ -35,14 +35,7 @@ impl Env {
     /// The binary with this repository, the password in the environment, and private XDG
     /// directories so nothing of the host's leaks in.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(assert_cmd::cargo::cargo_bin("lifeboat"));
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("LIFEBOAT_PASSWORD", PASSWORD);
+        let mut c = self.cmd_without_repo();
         match sftp_backend() {
             // The whole suite again over SFTP: the server runs on this machine, so the URL
             // names the same folder and the tests that inspect or damage files still can.
@@ -55,6 +48,19 @@ impl Env {
                 c.arg("-r").arg(&self.repo);
             }
         }
+        c
+    }
+
+    /// The binary with the password and private XDG directories, and no repository named.
+    pub fn cmd_without_repo(&self) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("lifeboat"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("LIFEBOAT_PASSWORD", PASSWORD);
         c
     }
 
