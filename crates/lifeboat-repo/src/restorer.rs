@@ -11,7 +11,7 @@ use crate::repository::Repository;
 use crate::source::{Overwrite, RestoreTarget, SourceError};
 use crate::walk::root_node;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use lifeboat_format::{Content, Node, NodeKind};
+use lifeboat_format::{Content, Id, Node, NodeKind};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::Read;
@@ -388,13 +388,51 @@ fn restore_file(
         .map_err(src_err)?;
     let mut offset = 0u64;
     let zeros = vec![0u8; 1 << 20];
-    for c in &node.content {
+    // Over a network every blob is a request: a remote backend fetches the next few blobs of
+    // the file side by side (in batches, written in order) instead of one round trip at a time.
+    let window = (repo.storage().parallelism() / 2).max(1);
+    let mut prefetched: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    for (i, c) in node.content.iter().enumerate() {
         if progress.cancelled() {
             return Err(RepoError::Interrupted);
         }
         match c {
             Content::Chunk(id) => {
-                let data = repo.read_blob(id)?;
+                if window > 1 && prefetched.is_empty() {
+                    let batch: Vec<&Id> = node.content[i..]
+                        .iter()
+                        .filter_map(|c| match c {
+                            Content::Chunk(id) => Some(id),
+                            Content::Hole(_) => None,
+                        })
+                        .take(window)
+                        .collect();
+                    if batch.len() > 1 {
+                        let fetched: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+                            let hs: Vec<_> = batch
+                                .iter()
+                                .map(|id| s.spawn(move || repo.read_blob(id)))
+                                .collect();
+                            hs.into_iter()
+                                .map(|h| {
+                                    h.join().unwrap_or_else(|_| {
+                                        Err(RepoError::corrupt(
+                                            path.display().to_string(),
+                                            "a read thread panicked".to_string(),
+                                        ))
+                                    })
+                                })
+                                .collect()
+                        });
+                        for f in fetched {
+                            prefetched.push_back(f?);
+                        }
+                    }
+                }
+                let data = match prefetched.pop_front() {
+                    Some(d) => d,
+                    None => repo.read_blob(id)?,
+                };
                 w.write_at(offset, &data).map_err(src_err)?;
                 offset += data.len() as u64;
                 Progress::add(&progress.bytes, data.len() as u64);

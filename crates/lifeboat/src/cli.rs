@@ -650,7 +650,7 @@ pub struct CopyArgs {
     /// --host, --tag and --path)
     #[arg(value_name = "SNAPSHOT")]
     pub snapshots: Vec<String>,
-    /// The target repository: a path or file:///path (it must exist: `lifeboat init -r TARGET`)
+    /// The target repository: a path or URL as for --repo (it must exist: `lifeboat init -r TARGET`)
     #[arg(long, value_name = "REPO")]
     pub to: String,
     /// Read the target's password from the first line of this file (else

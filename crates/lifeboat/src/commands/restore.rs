@@ -65,7 +65,8 @@ pub fn run_open(
         delete: a.delete,
         sparse: a.sparse,
         verify: a.verify,
-        threads: 4,
+        // Remote storage serves more requests at once than a disk; more files then overlap.
+        threads: repo.storage().parallelism().clamp(4, 16),
     };
     let fs = FsTarget::new(FsTargetOptions::default());
     let bar = Bar::start(g, progress.clone(), ui::Kind::Total);
