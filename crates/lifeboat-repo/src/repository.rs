@@ -49,7 +49,23 @@ pub struct Repository {
     /// instead of one per blob.
     ciphers: Mutex<HashMap<u32, Arc<FileCipher>>>,
     cache: Option<PathBuf>,
+    /// Recently read stretches of packs, for storage where each read is a network request:
+    /// a restore of many small files reads their blobs in pack order, and one 4 MiB read
+    /// then serves dozens of them.
+    windows: Mutex<std::collections::VecDeque<ReadWindow>>,
 }
+
+struct ReadWindow {
+    /// By id, not number: pack numbers change when the index is loaded again.
+    pack: Id,
+    start: u64,
+    data: Arc<Vec<u8>>,
+}
+
+/// How much of a pack one read fetches on remote storage, and how many such stretches are
+/// kept (the memory this costs: at most their product).
+const WINDOW_BYTES: u64 = 4 << 20;
+const WINDOWS_KEPT: usize = 8;
 
 /// A stored file that could not be read: its path in the repository and why.
 pub type Damaged = (String, String);
@@ -153,6 +169,7 @@ impl Repository {
             index: Arc::new(Index::default()),
             ciphers: Mutex::new(HashMap::new()),
             cache: None,
+            windows: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -432,11 +449,47 @@ impl Repository {
             .ok_or_else(|| RepoError::MissingBlob(id.to_hex()))?;
         let cipher = self.cipher_for(&loc)?;
         let h = pack_handle(&loc.pack);
-        let mut buf = self
-            .storage
-            .get_range(&h, loc.offset as u64, loc.stored_len as u64)?;
+        let mut buf = self.read_stored(&h, &loc)?;
         open_blob(&self.keys, &cipher, id, &loc, &mut buf)
             .map_err(|d| RepoError::corrupt(format!("blob {} in {}", id.short(), h.path()), d))
+    }
+
+    /// A blob's stored bytes: one ranged read on local disk; on remote storage, served from
+    /// (or fetched as) a window of the pack around it.
+    fn read_stored(&self, h: &Handle, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let (off, len) = (loc.offset as u64, loc.stored_len as u64);
+        if self.storage.parallelism() <= 1 || len >= WINDOW_BYTES {
+            return Ok(self.storage.get_range(h, off, len)?);
+        }
+        let lock = || self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = lock().iter().find_map(|w| {
+            (w.pack == loc.pack && w.start <= off && off + len <= w.start + w.data.len() as u64)
+                .then(|| w.data.clone())
+                .map(|d| (d, w.start))
+        });
+        if let Some((data, start)) = hit {
+            let at = (off - start) as usize;
+            return Ok(data[at..at + len as usize].to_vec());
+        }
+        let pack_len = self
+            .index
+            .packs()
+            .get(loc.pack_number as usize)
+            .map(|p| p.1)
+            .unwrap_or(0);
+        let end = (off + WINDOW_BYTES).min(pack_len).max(off + len);
+        let data = Arc::new(self.storage.get_range(h, off, end - off)?);
+        let out = data[..len as usize].to_vec();
+        let mut w = lock();
+        if w.len() >= WINDOWS_KEPT {
+            w.pop_front();
+        }
+        w.push_back(ReadWindow {
+            pack: loc.pack,
+            start: off,
+            data,
+        });
+        Ok(out)
     }
 
     pub fn load_tree(&self, id: &Id) -> Result<Tree> {
