@@ -298,20 +298,28 @@ impl ObjectStorage {
         Fut: std::future::Future<Output = opendal::Result<T>>,
     {
         let rt = runtime()?;
-        let op = self.operator()?;
-        match rt.block_on(f(op)) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let mapped = map_err(what, &e);
-                if matches!(self.service, Service::Swift { .. })
-                    && matches!(mapped, StorageError::Auth(_))
-                {
-                    self.swift_token(true)?;
-                    let op = self.operator()?;
-                    return rt.block_on(f(op)).map_err(|e| map_err(what, &e));
-                }
-                Err(mapped)
+        let mut renewed = 0;
+        loop {
+            let op = self.operator()?;
+            let err = match rt.block_on(f(op)) {
+                Ok(v) => return Ok(v),
+                Err(e) => map_err(what, &e),
+            };
+            if !matches!(self.service, Service::Swift { .. })
+                || !matches!(err, StorageError::Auth(_))
+                || renewed == 2
+            {
+                return Err(err);
             }
+            // A token refused with 401 has expired or was revoked: get a new one. Keystone
+            // records a revocation with one-second precision, so a token issued in the same
+            // second as a revocation (a password reset) is refused too; the second renewal
+            // waits that second out.
+            if renewed > 0 {
+                std::thread::sleep(Duration::from_millis(1100));
+            }
+            renewed += 1;
+            self.swift_token(true)?;
         }
     }
 
@@ -382,7 +390,10 @@ impl ObjectStorage {
             return Err(StorageError::NotFound(h.path()));
         };
         let path = h.path();
-        for attempt in 0..2 {
+        for attempt in 0..3 {
+            if attempt == 2 {
+                std::thread::sleep(Duration::from_millis(1100)); // see `call`
+            }
             let t = self.swift_token(attempt > 0)?;
             let url = self.swift_url(&t, target, Some(&path));
             let req = http
@@ -406,7 +417,7 @@ impl ObjectStorage {
                     };
                 }
                 412 => return Err(StorageError::AlreadyExists(path)),
-                401 if attempt == 0 => continue,
+                401 if attempt < 2 => continue,
                 401 | 403 => {
                     return Err(StorageError::Auth(format!(
                         "Swift refused the token for {path} (HTTP {})",
