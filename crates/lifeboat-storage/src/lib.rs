@@ -11,14 +11,19 @@
 
 pub mod layers;
 mod local;
+#[cfg(feature = "remote")]
 mod object;
 pub mod remote;
+#[cfg(feature = "remote")]
 mod sftp;
+#[cfg(feature = "remote")]
 pub mod swift_auth;
 
 pub use local::LocalStorage;
+#[cfg(feature = "remote")]
 pub use object::{ObjectStorage, S3Target, SwiftTarget};
 pub use remote::RepoUrl;
+#[cfg(feature = "remote")]
 pub use sftp::{SftpStorage, SftpTarget};
 
 use std::fmt;

@@ -3,10 +3,13 @@
 //! and the parsing of `sftp://`, `s3://` and `swift://` locations.
 
 use crate::{Result, StorageError};
+#[cfg(feature = "remote")]
 use std::sync::OnceLock;
 
+#[cfg(feature = "remote")]
 static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
 
+#[cfg(feature = "remote")]
 /// The runtime remote backends run their requests on. Callers block on it from their own
 /// threads; it must never be entered from inside one of its own tasks.
 pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime> {
@@ -178,6 +181,7 @@ impl RepoUrl {
     }
 }
 
+#[cfg(feature = "remote")]
 /// Percent-encodes one path for a URL, keeping `/` and the unreserved characters.
 pub(crate) fn encode_path(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
@@ -264,6 +268,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "remote")]
     #[test]
     fn encodes_paths() {
         assert_eq!(encode_path("a b/c%d"), "a%20b/c%25d");
