@@ -52,20 +52,24 @@ pub struct Repository {
     /// Recently read stretches of packs, for storage where each read is a network request:
     /// a restore of many small files reads their blobs in pack order, and one 4 MiB read
     /// then serves dozens of them.
-    windows: Mutex<std::collections::VecDeque<ReadWindow>>,
+    windows: (
+        Mutex<std::collections::VecDeque<ReadWindow>>,
+        std::sync::Condvar,
+    ),
 }
 
 struct ReadWindow {
     /// By id, not number: pack numbers change when the index is loaded again.
     pack: Id,
     start: u64,
-    data: Arc<Vec<u8>>,
+    /// None while one thread fetches it (the others wait on the condition variable).
+    data: Option<Arc<Vec<u8>>>,
 }
 
 /// How much of a pack one read fetches on remote storage, and how many such stretches are
 /// kept (the memory this costs: at most their product).
 const WINDOW_BYTES: u64 = 4 << 20;
-const WINDOWS_KEPT: usize = 8;
+const WINDOWS_KEPT: usize = 16;
 
 /// A stored file that could not be read: its path in the repository and why.
 pub type Damaged = (String, String);
@@ -169,7 +173,10 @@ impl Repository {
             index: Arc::new(Index::default()),
             ciphers: Mutex::new(HashMap::new()),
             cache: None,
-            windows: Mutex::new(std::collections::VecDeque::new()),
+            windows: (
+                Mutex::new(std::collections::VecDeque::new()),
+                std::sync::Condvar::new(),
+            ),
         }
     }
 
@@ -455,21 +462,13 @@ impl Repository {
     }
 
     /// A blob's stored bytes: one ranged read on local disk; on remote storage, served from
-    /// (or fetched as) a window of the pack around it.
+    /// (or fetched as) the window of its pack that holds it. Windows are aligned, so threads
+    /// reading neighbouring blobs ask for the same window, and a window being fetched is
+    /// waited for rather than fetched twice.
     fn read_stored(&self, h: &Handle, loc: &BlobLocation) -> Result<Vec<u8>> {
         let (off, len) = (loc.offset as u64, loc.stored_len as u64);
         if self.storage.parallelism() <= 1 || len >= WINDOW_BYTES {
             return Ok(self.storage.get_range(h, off, len)?);
-        }
-        let lock = || self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let hit = lock().iter().find_map(|w| {
-            (w.pack == loc.pack && w.start <= off && off + len <= w.start + w.data.len() as u64)
-                .then(|| w.data.clone())
-                .map(|d| (d, w.start))
-        });
-        if let Some((data, start)) = hit {
-            let at = (off - start) as usize;
-            return Ok(data[at..at + len as usize].to_vec());
         }
         let pack_len = self
             .index
@@ -477,19 +476,72 @@ impl Repository {
             .get(loc.pack_number as usize)
             .map(|p| p.1)
             .unwrap_or(0);
-        let end = (off + WINDOW_BYTES).min(pack_len).max(off + len);
-        let data = Arc::new(self.storage.get_range(h, off, end - off)?);
-        let out = data[..len as usize].to_vec();
-        let mut w = lock();
-        if w.len() >= WINDOWS_KEPT {
-            w.pop_front();
+        let start = off / WINDOW_BYTES * WINDOW_BYTES;
+        // A blob that crosses the boundary stretches its window to its end.
+        let end = (start + WINDOW_BYTES).min(pack_len).max(off + len);
+        let slice = |w: &ReadWindow| -> Option<Vec<u8>> {
+            let data = w.data.as_ref()?;
+            (w.pack == loc.pack && w.start <= off && off + len <= w.start + data.len() as u64).then(
+                || {
+                    let at = (off - w.start) as usize;
+                    data[at..at + len as usize].to_vec()
+                },
+            )
+        };
+        let (lock, cv) = &self.windows;
+        let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(out) = g.iter().find_map(slice) {
+                return Ok(out);
+            }
+            let loading = g
+                .iter()
+                .any(|w| w.pack == loc.pack && w.start == start && w.data.is_none());
+            if !loading {
+                break;
+            }
+            g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
-        w.push_back(ReadWindow {
+        g.push_back(ReadWindow {
             pack: loc.pack,
-            start: off,
-            data,
+            start,
+            data: None,
         });
-        Ok(out)
+        drop(g);
+        let fetched = self.storage.get_range(h, start, end - start);
+        let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = g
+            .iter()
+            .position(|w| w.pack == loc.pack && w.start == start && w.data.is_none());
+        let out = match fetched {
+            Ok(data) => {
+                let data = Arc::new(data);
+                let at = (off - start) as usize;
+                let out = data[at..at + len as usize].to_vec();
+                if let Some(i) = slot {
+                    g[i].data = Some(data);
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                // Waiters find no window and fetch it themselves (and meet the error).
+                if let Some(i) = slot {
+                    g.remove(i);
+                }
+                Err(e.into())
+            }
+        };
+        // Forget the oldest finished windows beyond the budget.
+        while g.len() > WINDOWS_KEPT {
+            match g.iter().position(|w| w.data.is_some()) {
+                Some(i) => {
+                    g.remove(i);
+                }
+                None => break,
+            }
+        }
+        cv.notify_all();
+        out
     }
 
     pub fn load_tree(&self, id: &Id) -> Result<Tree> {

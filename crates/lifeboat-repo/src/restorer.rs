@@ -388,9 +388,13 @@ fn restore_file(
         .map_err(src_err)?;
     let mut offset = 0u64;
     let zeros = vec![0u8; 1 << 20];
-    // Over a network every blob is a request: a remote backend fetches the next few blobs of
-    // the file side by side (in batches, written in order) instead of one round trip at a time.
-    let window = (repo.storage().parallelism() / 2).max(1);
+    // Over a network every read is a request: on a remote backend the next blobs of a file
+    // (about a dozen pack windows' worth) are fetched side by side, in batches written in
+    // order, instead of one round trip at a time.
+    let window = match repo.storage().parallelism() {
+        0 | 1 => 1,
+        n => n * 4,
+    };
     let mut prefetched: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
     for (i, c) in node.content.iter().enumerate() {
         if progress.cancelled() {
