@@ -286,8 +286,9 @@ impl SftpStorage {
         let tmp = dir.join(format!("{TMP_PREFIX}{}-{}", h.name, random_suffix()));
         let what = h.path();
         let mut file = self.open_new(c, &what, &tmp).await?;
+        let piece = PIECE;
         let res = async {
-            file.write_all(data).await?;
+            write_pipelined(&file, data, piece).await?;
             if c.sftp.support_fsync() {
                 file.sync_all().await?;
             }
@@ -318,6 +319,101 @@ impl SftpStorage {
             Ok(v) => Ok(v),
             Err(e) => Err(self.fail(c, &dir.display().to_string(), e).await),
         }
+    }
+}
+
+/// Requests one transfer keeps in flight. SFTP moves at most ~255 KiB per request and
+/// answers each; waiting for an answer before sending the next piece would cost a round trip
+/// per piece.
+const PIPELINE: usize = 16;
+/// Bytes per request: under OpenSSH's 256 KiB limit (the client splits further if a server
+/// allows less).
+const PIECE: usize = 240 << 10;
+
+/// Writes `data` from offset 0 as concurrent write requests on clones of one handle.
+async fn write_pipelined(
+    file: &File,
+    data: &[u8],
+    piece: usize,
+) -> std::result::Result<(), SftpError> {
+    let data = bytes::Bytes::copy_from_slice(data);
+    let piece = piece.max(4096);
+    let mut set = tokio::task::JoinSet::new();
+    let mut off = 0usize;
+    let mut first_err = None;
+    loop {
+        while first_err.is_none() && off < data.len() && set.len() < PIPELINE {
+            let n = piece.min(data.len() - off);
+            let (mut f, chunk, at) = (file.clone(), data.slice(off..off + n), off as u64);
+            set.spawn(async move {
+                std::pin::Pin::new(&mut f).start_seek(std::io::SeekFrom::Start(at))?;
+                f.write_all(&chunk).await
+            });
+            off += n;
+        }
+        match set.join_next().await {
+            None => break,
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => {
+                first_err.get_or_insert(e);
+            }
+            Some(Err(e)) => {
+                first_err.get_or_insert(SftpError::from(e));
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Reads `len` bytes at `offset` as concurrent read requests; `None` when the file ends
+/// first.
+async fn read_pipelined(
+    file: &File,
+    offset: u64,
+    len: u64,
+    piece: usize,
+) -> std::result::Result<Option<Vec<u8>>, SftpError> {
+    let piece = piece.max(4096) as u64;
+    let mut out = vec![0u8; len as usize];
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0u64;
+    let mut short = false;
+    let mut first_err = None;
+    loop {
+        while first_err.is_none() && next < len && set.len() < PIPELINE {
+            let n = piece.min(len - next);
+            let (mut f, at) = (file.clone(), next);
+            set.spawn(async move {
+                std::pin::Pin::new(&mut f).start_seek(std::io::SeekFrom::Start(offset + at))?;
+                let r = f
+                    .read_all(n as usize, BytesMut::with_capacity(n as usize))
+                    .await;
+                Ok::<_, SftpError>((at, r))
+            });
+            next += n;
+        }
+        match set.join_next().await {
+            None => break,
+            Some(Ok(Ok((at, Ok(b))))) => {
+                out[at as usize..at as usize + b.len()].copy_from_slice(&b);
+            }
+            Some(Ok(Ok((_, Err(SftpError::IOError(e))))))
+                if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                short = true;
+            }
+            Some(Ok(Ok((_, Err(e))))) | Some(Ok(Err(e))) => {
+                first_err.get_or_insert(e);
+            }
+            Some(Err(e)) => {
+                first_err.get_or_insert(SftpError::from(e));
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None if short => Ok(None),
+        None => Ok(Some(out)),
     }
 }
 
@@ -521,30 +617,23 @@ impl Storage for SftpStorage {
                 Ok(f) => f,
                 Err(e) => return Err(self.fail(&c, &what, e).await),
             };
-            if let Err(e) = std::pin::Pin::new(&mut f).start_seek(std::io::SeekFrom::Start(offset))
-            {
-                return Err(StorageError::from_io(&what, e));
-            }
-            let mut buf = BytesMut::with_capacity(len as usize);
-            while (buf.len() as u64) < len {
-                let want = (len - buf.len() as u64).min(u64::from(u32::MAX)) as u32;
-                let at = buf.len();
-                match f.read(want, buf.split_off(at)).await {
-                    Ok(Some(part)) => buf.unsplit(part),
-                    Ok(None) => {
-                        let size = f.metadata().await.ok().and_then(|m| m.len()).unwrap_or(0);
-                        return Err(StorageError::Truncated {
-                            what,
-                            offset,
-                            wanted: len,
-                            len: size,
-                        });
-                    }
-                    Err(e) => return Err(self.fail(&c, &what, e).await),
+            let piece = PIECE;
+            match read_pipelined(&f, offset, len, piece).await {
+                Ok(Some(data)) => {
+                    let _ = f.close().await;
+                    Ok(data)
                 }
+                Ok(None) => {
+                    let size = f.metadata().await.ok().and_then(|m| m.len()).unwrap_or(0);
+                    Err(StorageError::Truncated {
+                        what,
+                        offset,
+                        wanted: len,
+                        len: size,
+                    })
+                }
+                Err(e) => Err(self.fail(&c, &what, e).await),
             }
-            let _ = f.close().await;
-            Ok(buf.to_vec())
         })
     }
 
