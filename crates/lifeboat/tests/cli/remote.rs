@@ -16,6 +16,8 @@ fn var(name: &str) -> Option<String> {
 /// The servers' variables, or None (a failure with CI=true).
 fn servers() -> Option<()> {
     if var("LIFEBOAT_SFTP_HOST").is_some() && var("OS_AUTH_URL").is_some() {
+        static BUCKET: std::sync::Once = std::sync::Once::new();
+        BUCKET.call_once(make_bucket);
         return Some(());
     }
     if var("CI").as_deref() == Some("true") {
@@ -24,6 +26,40 @@ fn servers() -> Option<()> {
         );
     }
     None
+}
+
+/// The S3 bucket the tests use is the tempauth account's Swift container of that name
+/// (s3api maps one onto the other); made here with curl, since S3 cannot be asked to.
+fn make_bucket() {
+    let v = |n: &str| var(n).unwrap_or_else(|| panic!("{n} is not set"));
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "-D", "-", "-o", "/dev/null"])
+        .arg("-H")
+        .arg(format!("X-Auth-User: {}", v("LIFEBOAT_SWIFT_USER")))
+        .arg("-H")
+        .arg(format!("X-Auth-Key: {}", v("LIFEBOAT_SWIFT_KEY")))
+        .arg(v("LIFEBOAT_SWIFT_AUTH_URL"))
+        .output()
+        .expect("curl");
+    let headers = String::from_utf8_lossy(&out.stdout);
+    let token = headers
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("x-auth-token"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .expect("a tempauth token");
+    let st = Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "-o", "/dev/null", "-H"])
+        .arg(format!("X-Auth-Token: {token}"))
+        .arg(format!(
+            "{}/lifeboat-conformance",
+            v("LIFEBOAT_SWIFT_STORAGE_URL")
+        ))
+        .status()
+        .expect("curl");
+    assert!(st.success(), "creating the test bucket failed");
 }
 
 fn unique(tag: &str) -> String {
@@ -88,12 +124,7 @@ impl Remote {
     }
 
     fn run(&self, env: &Env, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd(env).args(args).output().expect("run");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        output(self.cmd(env).args(args))
     }
 
     fn ok(&self, env: &Env, args: &[&str]) -> String {
@@ -108,6 +139,16 @@ impl Remote {
         let out = self.ok(env, &a);
         serde_json::from_str(out.lines().last().unwrap_or("")).expect("json")
     }
+}
+
+/// Runs a command: (exit code, stdout, stderr).
+fn output(c: &mut Command) -> (i32, String, String) {
+    let out = c.output().expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn make_tree(root: &Path, seed: u64) {
@@ -196,19 +237,11 @@ fn issue5_every_backend_keeps_a_repository_through_its_life() {
             &env,
             &["key", "add", "--new-password-file", pwf.to_str().unwrap()],
         );
-        let (code, out, err) = {
-            let out = r
-                .cmd(&env)
-                .env_remove("LIFEBOAT_PASSWORD")
-                .args(["--password-file", pwf.to_str().unwrap(), "snapshots"])
-                .output()
-                .unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        };
+        let (code, out, err) = output(r.cmd(&env).env_remove("LIFEBOAT_PASSWORD").args([
+            "--password-file",
+            pwf.to_str().unwrap(),
+            "snapshots",
+        ]));
         assert_eq!(code, 0, "{}: the added key opens it: {out}{err}", r.name);
         // A local snapshot copied to the remote repository restores from there.
         let local = env.backup(&[s]);
@@ -244,19 +277,11 @@ fn issue5_wrong_credentials_exit_13_without_the_secret() {
     let rs = remotes(&env);
     // S3: a wrong secret key.
     let s3 = &rs[1];
-    let (code, _, err) = {
-        let out = s3
-            .cmd(&env)
+    let (code, _, err) = output(
+        s3.cmd(&env)
             .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-key-xyzzy")
-            .arg("snapshots")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+            .arg("snapshots"),
+    );
     assert_eq!(code, 13, "s3 with a wrong secret: {err}");
     assert!(!err.contains("xyzzy"), "{err}");
     // Swift through Keystone: a wrong password.
