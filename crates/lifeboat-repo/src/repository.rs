@@ -50,7 +50,7 @@ pub struct Repository {
     ciphers: Mutex<HashMap<u32, Arc<FileCipher>>>,
     cache: Option<PathBuf>,
     /// Recently read stretches of packs, for storage where each read is a network request:
-    /// a restore of many small files reads their blobs in pack order, and one 4 MiB read
+    /// a restore of many small files reads their blobs in pack order, and one 8 MiB read
     /// then serves dozens of them.
     windows: (
         Mutex<std::collections::VecDeque<ReadWindow>>,
@@ -68,7 +68,7 @@ struct ReadWindow {
 
 /// How much of a pack one read fetches on remote storage, and how many such stretches are
 /// kept (the memory this costs: at most their product).
-const WINDOW_BYTES: u64 = 4 << 20;
+const WINDOW_BYTES: u64 = 8 << 20;
 const WINDOWS_KEPT: usize = 16;
 
 /// A stored file that could not be read: its path in the repository and why.
