@@ -39,8 +39,13 @@ fn script() -> String {
     )
 }
 
+/// One Redis server serves these tests, and the restore test stops and starts it: they
+/// run one at a time (a parallel test met a stopped server and failed, CI 2026-12-03).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn issue6_redis_backup_flush_restore_key_counts() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((port, pwfile)) = server() else {
         return;
     };
@@ -96,6 +101,7 @@ fn issue6_redis_backup_flush_restore_key_counts() {
 
 #[test]
 fn issue6_redis_wrong_password_fails_without_a_snapshot() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((port, _)) = server() else { return };
     let env = Env::new();
     let bad = env.path("pw");
