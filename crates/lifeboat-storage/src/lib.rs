@@ -44,6 +44,17 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// The kinds that live in their own folder, which `create` makes.
+    pub const FOLDERS: [FileKind; 7] = [
+        FileKind::Key,
+        FileKind::Pack,
+        FileKind::Index,
+        FileKind::Snapshot,
+        FileKind::Lock,
+        FileKind::Marks,
+        FileKind::Health,
+    ];
+
     pub fn dir(&self) -> &'static str {
         match self {
             FileKind::Config => "",

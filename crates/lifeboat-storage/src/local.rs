@@ -143,15 +143,7 @@ impl Storage for LocalStorage {
                 self.root.display()
             )));
         }
-        for kind in [
-            FileKind::Key,
-            FileKind::Pack,
-            FileKind::Index,
-            FileKind::Snapshot,
-            FileKind::Lock,
-            FileKind::Marks,
-            FileKind::Health,
-        ] {
+        for kind in FileKind::FOLDERS {
             let d = self.root.join(kind.dir());
             fs::create_dir_all(&d)
                 .map_err(|e| StorageError::from_io(&d.display().to_string(), e))?;

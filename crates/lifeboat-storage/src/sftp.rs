@@ -504,15 +504,7 @@ impl Storage for SftpStorage {
                     return Err(self.fail(&c, &cur.display().to_string(), e).await);
                 }
             }
-            for kind in [
-                FileKind::Key,
-                FileKind::Pack,
-                FileKind::Index,
-                FileKind::Snapshot,
-                FileKind::Lock,
-                FileKind::Marks,
-                FileKind::Health,
-            ] {
+            for kind in FileKind::FOLDERS {
                 let d = self.dir_path(kind);
                 if let Err(e) = fs.create_dir(&d).await
                     && fs.metadata(&d).await.is_err()
