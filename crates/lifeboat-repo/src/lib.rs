@@ -18,6 +18,7 @@ pub mod index;
 mod keys;
 pub mod lease;
 mod marks;
+mod pack_order;
 pub mod progress;
 pub mod prune;
 pub mod repack;

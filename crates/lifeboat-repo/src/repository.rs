@@ -421,18 +421,33 @@ impl Repository {
         }
     }
 
-    fn cipher_for(&self, loc: &BlobLocation) -> Result<Arc<FileCipher>> {
-        if let Some(c) = self
-            .ciphers
+    /// The cipher of a pack whose header has been read already, if any.
+    pub(crate) fn cached_cipher(&self, pack_number: u32) -> Option<Arc<FileCipher>> {
+        self.ciphers
             .lock()
             .ok()
-            .and_then(|c| c.get(&loc.pack_number).cloned())
-        {
+            .and_then(|c| c.get(&pack_number).cloned())
+    }
+
+    pub(crate) fn cipher_for(&self, loc: &BlobLocation) -> Result<Arc<FileCipher>> {
+        if let Some(c) = self.cached_cipher(loc.pack_number) {
             return Ok(c);
         }
         let h = pack_handle(&loc.pack);
         let header = self.storage.get_range(&h, 0, PACK_HEADER_LEN as u64)?;
-        let salt = lifeboat_format::strip_magic(&header, magic::PACK)
+        self.cipher_from_header(loc, &header)
+    }
+
+    /// Derives (and caches) a pack's cipher from its header bytes, read by the caller (a
+    /// restore that reads a pack from its start gets the header with the first blobs).
+    pub(crate) fn cipher_from_header(
+        &self,
+        loc: &BlobLocation,
+        header: &[u8],
+    ) -> Result<Arc<FileCipher>> {
+        let h = pack_handle(&loc.pack);
+        let header = header.get(..PACK_HEADER_LEN).unwrap_or(header);
+        let salt = lifeboat_format::strip_magic(header, magic::PACK)
             .map_err(|e| RepoError::from_format(h.path(), e))?;
         let salt: [u8; SALT_LEN] = salt
             .try_into()

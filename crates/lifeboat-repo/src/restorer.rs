@@ -11,13 +11,12 @@ use crate::repository::Repository;
 use crate::source::{Overwrite, RestoreTarget, SourceError};
 use crate::walk::root_node;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use lifeboat_format::{Content, Id, Node, NodeKind};
+use lifeboat_format::{Content, Node, NodeKind};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
@@ -35,6 +34,9 @@ pub struct RestoreOptions {
     /// Read every restored file back and check it against the snapshot.
     pub verify: bool,
     pub threads: usize,
+    /// Files kept open at once while their blobs arrive; 0 for the default (256). More are
+    /// closed and opened again as needed.
+    pub open_files: usize,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -160,39 +162,17 @@ pub fn restore(
     }
     summary.dirs = plan.dirs.iter().filter(|d| d.2).count() as u64;
 
-    // Files, in parallel.
-    let queue = Mutex::new(plan.files.iter());
-    let results = Mutex::new(Vec::<(PathBuf, std::result::Result<bool, String>)>::new());
-    let threads = opts.threads.max(1);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    if progress.cancelled() {
-                        return;
-                    }
-                    let next = queue.lock().ok().and_then(|mut q| q.next());
-                    let Some((path, node)) = next else { return };
-                    progress.set_current(path.display().to_string());
-                    let r = restore_file(repo, target, path, node, opts, progress)
-                        .map_err(|e| e.to_string());
-                    if let Ok(mut res) = results.lock() {
-                        res.push((path.clone(), r));
-                    }
-                }
-            });
-        }
-    });
+    // File contents, in pack order (see pack_order).
+    let results = crate::pack_order::write_files(repo, target, &plan.files, opts, progress);
     if progress.cancelled() {
         return Err(RepoError::Interrupted);
     }
-    for (path, r) in results.into_inner().unwrap_or_default() {
+    for (path, r) in results {
         match r {
             Ok(true) => summary.files += 1,
             Ok(false) => summary.files_skipped += 1,
             Err(e) => summary.errors.push((path.display().to_string(), e)),
         }
-        Progress::add(&progress.files, 1);
     }
     summary.bytes_written = Progress::get(&progress.bytes);
     if opts.verify {
@@ -325,7 +305,7 @@ fn collect(
 
 /// Decides what to do with an existing entry: `Ok(true)` to (re)create, `Ok(false)` to
 /// leave it. Removes it first where the new entry cannot simply replace it.
-fn handle_existing(
+pub(crate) fn handle_existing(
     target: &dyn RestoreTarget,
     path: &Path,
     kind: NodeKind,
@@ -367,112 +347,7 @@ fn handle_existing(
     }
 }
 
-/// Writes one file; `Ok(false)` when it was left as it was.
-fn restore_file(
-    repo: &Repository,
-    target: &dyn RestoreTarget,
-    path: &Path,
-    node: &Node,
-    opts: &RestoreOptions,
-    progress: &Progress,
-) -> Result<bool> {
-    let src_err = |e: SourceError| RepoError::Invalid(e.to_string());
-    if !handle_existing(target, path, NodeKind::File, Some(node), opts.overwrite)
-        .map_err(src_err)?
-    {
-        Progress::add(&progress.bytes_skipped, node.size);
-        return Ok(false);
-    }
-    let w = target
-        .create_file(path, node, opts.sparse)
-        .map_err(src_err)?;
-    let mut offset = 0u64;
-    let zeros = vec![0u8; 1 << 20];
-    // Over a network every read is a request: on a remote backend the next blobs of a file
-    // (about a dozen pack windows' worth) are fetched side by side, in batches written in
-    // order, instead of one round trip at a time.
-    let window = match repo.storage().parallelism() {
-        0 | 1 => 1,
-        n => n * 4,
-    };
-    let mut prefetched: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
-    for (i, c) in node.content.iter().enumerate() {
-        if progress.cancelled() {
-            return Err(RepoError::Interrupted);
-        }
-        match c {
-            Content::Chunk(id) => {
-                if window > 1 && prefetched.is_empty() {
-                    let batch: Vec<&Id> = node.content[i..]
-                        .iter()
-                        .filter_map(|c| match c {
-                            Content::Chunk(id) => Some(id),
-                            Content::Hole(_) => None,
-                        })
-                        .take(window)
-                        .collect();
-                    if batch.len() > 1 {
-                        let fetched: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
-                            let hs: Vec<_> = batch
-                                .iter()
-                                .map(|id| s.spawn(move || repo.read_blob(id)))
-                                .collect();
-                            hs.into_iter()
-                                .map(|h| {
-                                    h.join().unwrap_or_else(|_| {
-                                        Err(RepoError::corrupt(
-                                            path.display().to_string(),
-                                            "a read thread panicked".to_string(),
-                                        ))
-                                    })
-                                })
-                                .collect()
-                        });
-                        for f in fetched {
-                            prefetched.push_back(f?);
-                        }
-                    }
-                }
-                let data = match prefetched.pop_front() {
-                    Some(d) => d,
-                    None => repo.read_blob(id)?,
-                };
-                w.write_at(offset, &data).map_err(src_err)?;
-                offset += data.len() as u64;
-                Progress::add(&progress.bytes, data.len() as u64);
-            }
-            Content::Hole(n) => {
-                if !opts.sparse {
-                    let mut left = *n;
-                    while left > 0 {
-                        let k = left.min(zeros.len() as u64) as usize;
-                        w.write_at(offset + (*n - left), &zeros[..k])
-                            .map_err(src_err)?;
-                        left -= k as u64;
-                    }
-                }
-                offset = offset.saturating_add(*n);
-            }
-        }
-    }
-    w.finish().map_err(src_err)?;
-    if offset != node.size {
-        return Err(RepoError::corrupt(
-            path.display().to_string(),
-            format!(
-                "content adds up to {offset} bytes, the snapshot says {}",
-                node.size
-            ),
-        ));
-    }
-    if opts.verify {
-        verify_file(repo, target, path, node)?;
-    }
-    target.set_metadata(path, node).map_err(src_err)?;
-    Ok(true)
-}
-
-fn verify_file(
+pub(crate) fn verify_file(
     repo: &Repository,
     target: &dyn RestoreTarget,
     path: &Path,

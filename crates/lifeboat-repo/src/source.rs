@@ -94,6 +94,11 @@ pub trait RestoreTarget: Send + Sync {
         node: &Node,
         sparse: bool,
     ) -> Result<Box<dyn FileWriter>, SourceError>;
+    /// Opens a file that `create_file` made earlier again, to write more of it. The restorer
+    /// closes files between writes when too many are open at once (a file's blobs can be
+    /// spread over packs that are read far apart); earlier writers of the file are dropped
+    /// without `finish`, and only the last one is finished.
+    fn reopen_file(&self, path: &Path, node: &Node) -> Result<Box<dyn FileWriter>, SourceError>;
     /// Creates a symlink, FIFO or device node.
     fn create_special(&self, path: &Path, node: &Node) -> Result<(), SourceError>;
     /// Makes `path` another name of the already restored `existing`.

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 #[path = "repo/maintenance.rs"]
 mod maintenance;
+#[path = "repo/restore.rs"]
+mod restore;
 
 #[derive(Clone)]
 enum Behaviour {
@@ -398,6 +400,13 @@ impl RestoreTarget for Recorder {
             .push(format!("file {}", p.display()));
         Ok(Box::new(NullWriter))
     }
+    fn reopen_file(
+        &self,
+        _: &Path,
+        _: &Node,
+    ) -> Result<Box<dyn lifeboat_repo::source::FileWriter>, SourceError> {
+        Ok(Box::new(NullWriter))
+    }
     fn create_special(&self, _: &Path, _: &Node) -> Result<(), SourceError> {
         Ok(())
     }
@@ -435,6 +444,7 @@ fn directory_metadata_is_applied_after_contents_deepest_first() {
         sparse: true,
         verify: false,
         threads: 2,
+        open_files: 0,
     };
     lifeboat_repo::restore(&repo, res.snapshot.tree, &o, &rec, &Progress::default()).unwrap();
     let log = rec.log.into_inner().unwrap();

@@ -184,6 +184,18 @@ impl RestoreTarget for FsTarget {
         }))
     }
 
+    /// Without O_CREAT or O_TRUNC: the file must be the one `create_file` made (O_NOFOLLOW
+    /// still refuses a symlink put in its place meanwhile).
+    fn reopen_file(&self, path: &Path, _node: &Node) -> Result<Box<dyn FileWriter>, SourceError> {
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty())
+            .map_err(|e| SourceError::new(path, "open again", e.into()))?;
+        Ok(Box::new(FsWriter {
+            file: RwLock::new(Some(File::from(fd))),
+            path: path.to_path_buf(),
+        }))
+    }
+
     fn create_special(&self, path: &Path, node: &Node) -> Result<(), SourceError> {
         let err = |e: io::Error| SourceError::new(path, "create", e);
         let (file_type, dev) = match node.kind() {

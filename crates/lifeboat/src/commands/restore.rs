@@ -67,6 +67,7 @@ pub fn run_open(
         verify: a.verify,
         // Remote storage serves more requests at once than a disk; more files then overlap.
         threads: repo.storage().parallelism().clamp(4, 16),
+        open_files: 0,
     };
     let fs = FsTarget::new(FsTargetOptions::default());
     let bar = Bar::start(g, progress.clone(), ui::Kind::Total);
