@@ -105,11 +105,17 @@ fn map_err(what: &str, e: &opendal::Error) -> StorageError {
             "{what}: the bucket does not exist; create it first (for example `aws s3 mb`) or check the URL and --s3-endpoint"
         )),
         ErrorKind::ConfigInvalid => StorageError::NoSuchLocation(format!("{what}: {msg}")),
+        // Swift answers 413 when a container or account quota is used up (s3api turns that
+        // into EntityTooLarge or QuotaExceeded); 507 is a full disk behind the proxy. Packs
+        // are far below any object size limit, so "too large" means "no room".
         _ if msg.contains("QuotaExceeded")
             || msg.contains("EntityTooLarge")
+            || status == Some(413)
             || status == Some(507) =>
         {
-            StorageError::NoSpace(format!("{what} ({msg})"))
+            StorageError::NoSpace(format!(
+                "{what} (the server refused it: a quota on the bucket, container or account is used up, or its disks are full; {msg})"
+            ))
         }
         k => StorageError::Remote {
             what,

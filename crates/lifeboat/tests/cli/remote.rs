@@ -31,6 +31,11 @@ fn servers() -> Option<()> {
 /// The S3 bucket the tests use is the tempauth account's Swift container of that name
 /// (s3api maps one onto the other); made here with curl, since S3 cannot be asked to.
 fn make_bucket() {
+    swift_container("PUT", "lifeboat-conformance", &[]);
+}
+
+/// A tempauth token for the test account.
+fn tempauth_token() -> String {
     let v = |n: &str| var(n).unwrap_or_else(|| panic!("{n} is not set"));
     let out = Command::new("curl")
         .args(["-sS", "-f", "-D", "-", "-o", "/dev/null"])
@@ -42,24 +47,27 @@ fn make_bucket() {
         .output()
         .expect("curl");
     let headers = String::from_utf8_lossy(&out.stdout);
-    let token = headers
+    headers
         .lines()
         .find_map(|l| {
             l.split_once(':')
                 .filter(|(k, _)| k.eq_ignore_ascii_case("x-auth-token"))
                 .map(|(_, v)| v.trim().to_string())
         })
-        .expect("a tempauth token");
-    let st = Command::new("curl")
-        .args(["-sS", "-f", "-X", "PUT", "-o", "/dev/null", "-H"])
-        .arg(format!("X-Auth-Token: {token}"))
-        .arg(format!(
-            "{}/lifeboat-conformance",
-            v("LIFEBOAT_SWIFT_STORAGE_URL")
-        ))
-        .status()
-        .expect("curl");
-    assert!(st.success(), "creating the test bucket failed");
+        .expect("a tempauth token")
+}
+
+/// Creates (PUT) or changes (POST) a container of the tempauth account, with headers.
+fn swift_container(method: &str, name: &str, headers: &[(&str, &str)]) {
+    let url = var("LIFEBOAT_SWIFT_STORAGE_URL").expect("LIFEBOAT_SWIFT_STORAGE_URL is not set");
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-f", "-X", method, "-o", "/dev/null", "-H"])
+        .arg(format!("X-Auth-Token: {}", tempauth_token()));
+    for (k, v) in headers {
+        c.arg("-H").arg(format!("{k}: {v}"));
+    }
+    let st = c.arg(format!("{url}/{name}")).status().expect("curl");
+    assert!(st.success(), "{method} of container {name} failed");
 }
 
 fn unique(tag: &str) -> String {
@@ -579,4 +587,77 @@ fn issue5_a_token_revoked_mid_backup_is_renewed() {
         &["restore", "latest", "--target", target.to_str().unwrap()],
     );
     same_tree(&src, &target.join(src.strip_prefix("/").unwrap()));
+}
+
+/// Issue 5, a full server: a container quota, the way a Swift operator caps a project's space
+/// (the proxy refuses uploads beyond it with 413; through s3api the same container is a
+/// bucket). The backup that does not fit fails with exit 15 and a message that says so, leaves
+/// no snapshot, and the earlier snapshot still restores; with room again the next backup and
+/// `check` go through.
+#[test]
+fn issue5_a_full_container_fails_with_exit_15_and_keeps_earlier_snapshots() {
+    if servers().is_none() {
+        return;
+    }
+    let v = |n: &str| var(n).unwrap_or_default();
+    let env = Env::new();
+    let small = env.path("small");
+    fs::create_dir_all(small.join("etc")).unwrap();
+    fs::write(small.join("etc/keystone.conf"), bytes(20_000, 5)).unwrap();
+    let big = env.path("big");
+    fs::create_dir_all(&big).unwrap();
+    fs::write(big.join("image.raw"), bytes(6 << 20, 6)).unwrap();
+
+    for api in ["swift", "s3"] {
+        let container = unique(&format!("lb-quota-{api}"));
+        swift_container("PUT", &container, &[("X-Container-Meta-Quota-Bytes", "1500000")]);
+        let r = match api {
+            "swift" => Remote {
+                name: "swift (tempauth)",
+                url: format!("swift://{container}/repo"),
+                env: vec![
+                    ("ST_AUTH".into(), v("LIFEBOAT_SWIFT_AUTH_URL")),
+                    ("ST_USER".into(), v("LIFEBOAT_SWIFT_USER")),
+                    ("ST_KEY".into(), v("LIFEBOAT_SWIFT_KEY")),
+                ],
+            },
+            _ => Remote {
+                name: "s3",
+                url: format!("s3://{container}/repo"),
+                env: [
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_DEFAULT_REGION",
+                    "AWS_ENDPOINT_URL",
+                ]
+                .iter()
+                .map(|n| (n.to_string(), v(n)))
+                .collect(),
+            },
+        };
+        r.ok(&env, &["init"]);
+        r.ok(&env, &["backup", small.to_str().unwrap()]);
+
+        let (code, out, err) = r.run(&env, &["backup", big.to_str().unwrap()]);
+        assert_eq!(code, 15, "{api}: a backup beyond the quota:\n{out}\n{err}");
+        assert!(
+            err.contains("quota") && err.contains("Free space"),
+            "{api}: the message names the cause and the next step:\n{err}"
+        );
+        assert!(!err.contains(&v("LIFEBOAT_SWIFT_KEY")), "{api}: {err}");
+        let snaps = r.json(&env, &["snapshots"]);
+        assert_eq!(
+            snaps.as_array().map(Vec::len),
+            Some(1),
+            "{api}: the failed backup left a snapshot: {snaps}"
+        );
+        let target = env.path(&format!("restored-{api}"));
+        r.ok(&env, &["restore", "latest", "--target", target.to_str().unwrap()]);
+        same_tree(&small, &target.join(small.strip_prefix("/").unwrap()));
+
+        swift_container("POST", &container, &[("X-Container-Meta-Quota-Bytes", "100000000")]);
+        r.ok(&env, &["backup", big.to_str().unwrap()]);
+        r.ok(&env, &["check", "--read-data"]);
+        assert_eq!(r.json(&env, &["snapshots"]).as_array().map(Vec::len), Some(2));
+    }
 }
