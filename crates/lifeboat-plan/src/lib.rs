@@ -7,6 +7,9 @@
 //! files, option files) or the environment holds them. Unknown keys are errors, so a typo
 //! never silently turns a setting off.
 
+pub mod ansible;
+pub mod inventory;
+
 use lifeboat_format::{Id, Snapshot};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -52,6 +55,17 @@ pub struct Config {
     /// Named components, in name order.
     #[serde(default)]
     pub components: BTreeMap<String, Component>,
+    /// An Ansible inventory to import nodes and groups from: `ansible:PATH` (relative to the
+    /// configuration file).
+    pub inventory: Option<String>,
+    /// Nodes reached over SSH (or this machine, `connection = "local"`).
+    #[serde(default)]
+    pub nodes: BTreeMap<String, inventory::NodeConfig>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, inventory::GroupConfig>,
+    /// The folder of the file this came from (for relative paths).
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -531,7 +545,37 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        cfg.dir = path.parent().map(Path::to_path_buf);
+        Ok(cfg)
+    }
+
+    /// The nodes and groups: the configuration's, and the Ansible inventory's when
+    /// `inventory` names one (read with `ansible-inventory` when it is installed, see
+    /// [`inventory::ansible_program`]).
+    pub fn inventory(&self) -> Result<inventory::Inventory, inventory::InventoryError> {
+        self.inventory_using(inventory::ansible_program().as_deref())
+    }
+
+    /// The same, reading the Ansible inventory with `program` (`ansible-inventory`), or with
+    /// Lifeboat's own reader when it is `None`.
+    pub fn inventory_using(
+        &self,
+        program: Option<&Path>,
+    ) -> Result<inventory::Inventory, inventory::InventoryError> {
+        let names: std::collections::BTreeSet<String> = self.components.keys().cloned().collect();
+        let Some(setting) = &self.inventory else {
+            return inventory::build(&self.nodes, &self.groups, None, &names);
+        };
+        let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let path = inventory::ansible_path(setting, &dir)?;
+        let how = if program.is_some() {
+            "ansible-inventory"
+        } else {
+            "builtin"
+        };
+        let inv = ansible::load(&path, program)?;
+        inventory::build(&self.nodes, &self.groups, Some((&inv, &path, how)), &names)
     }
 
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
@@ -539,6 +583,13 @@ impl Config {
             path: path.to_string(),
             message,
         };
+        // Without an Ansible inventory every reference can be checked now; with one, when the
+        // inventory is read.
+        if self.inventory.is_none() {
+            let names = self.components.keys().cloned().collect();
+            inventory::build(&self.nodes, &self.groups, None, &names)
+                .map_err(|e| bad(e.to_string()))?;
+        }
         if self.repository.password_file.is_some() && self.repository.password_command.is_some() {
             return Err(bad(
                 "[repository] has both password_file and password_command; keep one".into(),

@@ -154,6 +154,18 @@ pub enum Command {
     Repair(RepairArgs),
     /// List the configured components with their last good backup
     Components,
+    /// List the nodes of the inventory (configuration and Ansible inventory)
+    #[command(
+        long_about = "List the nodes of the inventory: the [nodes] and [groups] of the \
+                      configuration and, with `inventory = \"ansible:PATH\"`, the hosts and \
+                      groups of an Ansible inventory (read with ansible-inventory when it is \
+                      installed, else with Lifeboat's own reader for INI, YAML and JSON \
+                      inventories; LIFEBOAT_ANSIBLE_INVENTORY=builtin forces the latter).\n\n\
+                      Shows each node's address, how it is reached (user, port, jump host), its \
+                      groups and its components. Mistakes (unknown groups or components, two \
+                      nodes that are one machine, cycles of groups) are errors."
+    )]
+    Nodes(NodesArgs),
     /// Copy snapshots into another repository (one with other keys)
     #[command(
         long_about = "Copy snapshots into another repository, e.g. an off-site one.\n\n\
@@ -715,4 +727,11 @@ mod tests {
         assert_eq!(parse_size("512k"), Ok(512 << 10));
         assert!(parse_size("lots").is_err());
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NodesArgs {
+    /// Only the nodes of this group (through its child groups too)
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
 }

@@ -9,6 +9,7 @@ mod components;
 mod copy;
 mod forget;
 mod key;
+mod nodes;
 pub mod prune;
 mod repair;
 pub mod restore;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
         Command::Prune(a) => prune::run(&g, a, progress),
         Command::Repair(a) => repair::run(&g, a, progress),
         Command::Components => components::run(&g),
+        Command::Nodes(a) => nodes::run(&g, &a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -11,6 +11,7 @@ mod galera;
 mod keys;
 mod mariadb;
 mod metadata;
+mod nodes;
 mod pacemaker;
 mod postgres;
 mod prune;

@@ -1,0 +1,122 @@
+//! `lifeboat nodes` (issue 7): the inventory from the configuration and an Ansible inventory,
+//! as text and JSON, one group's nodes, and mistakes that stop with a message naming the fix.
+
+use crate::support::Env;
+use std::fs;
+
+fn write(env: &Env, name: &str, body: &str) -> String {
+    let p = env.path(name);
+    fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn issue7_nodes_lists_config_and_ansible_inventory() {
+    let env = Env::new();
+    write(
+        &env,
+        "hosts.ini",
+        "[controller]\nctrl[1:3] ansible_user=heat-admin\n[controller:vars]\nansible_port=2222\n[compute]\ncmp1 ansible_host=10.0.0.21\n[overcloud:children]\ncontroller\ncompute\n",
+    );
+    let cfg = write(
+        &env,
+        "lifeboat.toml",
+        r#"inventory = "ansible:hosts.ini"
+
+[components.etc]
+kind = "files"
+paths = ["/etc"]
+
+[nodes.director]
+address = "127.0.0.1"
+connection = "local"
+groups = ["overcloud"]
+
+[nodes.ctrl2]
+address = "127.0.0.12"
+components = ["etc"]
+
+[groups.controller]
+components = ["etc"]
+"#,
+    );
+    for reader in ["builtin", "auto"] {
+        let run = |args: &[&str]| {
+            let mut c = env.cmd_without_repo();
+            if reader == "builtin" {
+                c.env("LIFEBOAT_ANSIBLE_INVENTORY", "builtin");
+            }
+            let out = c.arg("--config").arg(&cfg).args(args).output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, out, err) = run(&["--json", "nodes"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let rows = v.as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["cmp1", "ctrl1", "ctrl2", "ctrl3", "director"],
+            "{reader}"
+        );
+        let ctrl2 = &rows[2];
+        assert_eq!(ctrl2["address"], "127.0.0.12");
+        assert_eq!(ctrl2["user"], "heat-admin");
+        assert_eq!(ctrl2["port"], 2222);
+        assert_eq!(ctrl2["origin"], "ansible+config");
+        assert_eq!(ctrl2["components"], serde_json::json!(["etc"]));
+        assert_eq!(
+            ctrl2["groups"],
+            serde_json::json!(["controller", "overcloud"])
+        );
+        assert_eq!(rows[4]["local"], true);
+
+        let (code, out, err) = run(&["nodes", "--group", "compute"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("cmp1") && out.contains("10.0.0.21"), "{out}");
+        assert!(!out.contains("ctrl1"), "{out}");
+        let (code, _, err) = run(&["nodes", "--group", "computes"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("no group \"computes\"") && err.contains("compute"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn issue7_inventory_mistakes_stop_with_the_fix() {
+    let env = Env::new();
+    for (body, want) in [
+        (
+            "[nodes.a]\naddress = \"10.0.0.1\"\ngroups = [\"ctrl\"]\n",
+            "group \"ctrl\" is not defined",
+        ),
+        (
+            "[nodes.a]\naddress = \"10.0.0.1\"\n[nodes.b]\naddress = \"10.0.0.1\"\n",
+            "same machine",
+        ),
+        (
+            "[nodes.a]\ncomponents = [\"nova\"]\n",
+            "component \"nova\" is not configured",
+        ),
+        ("[nodes.a]\nadress = \"x\"\n", "unknown field `adress`"),
+        ("inventory = \"hosts.ini\"\n", "ansible:PATH"),
+        ("inventory = \"ansible:missing.ini\"\n", "missing.ini"),
+    ] {
+        let cfg = write(&env, "bad.toml", body);
+        let out = env
+            .cmd_without_repo()
+            .env("LIFEBOAT_ANSIBLE_INVENTORY", "builtin")
+            .args(["--config", &cfg, "nodes"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{body}: {err}");
+        assert!(err.contains(want), "{body}: wanted {want:?} in {err}");
+    }
+}
