@@ -50,8 +50,9 @@ pub struct Repository {
     ciphers: Mutex<HashMap<u32, Arc<FileCipher>>>,
     cache: Option<PathBuf>,
     /// Recently read stretches of packs, for storage where each read is a network request:
-    /// a restore of many small files reads their blobs in pack order, and one 8 MiB read
-    /// then serves dozens of them.
+    /// blobs read one at a time (the trees of a walk, `dump`, `diff`) are mostly neighbours
+    /// in their packs, and one 8 MiB read then serves dozens of them. (A restore's file
+    /// contents go their own way, see `pack_order`.)
     windows: (
         Mutex<std::collections::VecDeque<ReadWindow>>,
         std::sync::Condvar,
