@@ -43,10 +43,10 @@ pub struct Global {
         default_value_t = 8
     )]
     pub retries: u32,
-    /// ssh option for sftp:// repositories, as for `ssh -o` (repeatable)
+    /// ssh option for sftp:// repositories and for nodes, as for `ssh -o` (repeatable)
     #[arg(long = "ssh-option", global = true, value_name = "OPTION")]
     pub ssh_options: Vec<String>,
-    /// ssh configuration file for sftp:// repositories (`ssh -F`)
+    /// ssh configuration file for sftp:// repositories and for nodes (`ssh -F`)
     #[arg(long, env = "LIFEBOAT_SSH_CONFIG", global = true, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
     /// S3 endpoint URL, e.g. https://rgw.example.com:8080 (default: AWS_ENDPOINT_URL_S3,
@@ -734,4 +734,12 @@ pub struct NodesArgs {
     /// Only the nodes of this group (through its child groups too)
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
+    /// Connect to every node (over SSH, as backups will) and show its facts: host name, OS,
+    /// kernel, network interfaces; a node that cannot be reached, whose host key changed or
+    /// that refuses the login is reported, and the exit code is 1
+    #[arg(long)]
+    pub check: bool,
+    /// Seconds to wait for each node with --check
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
 }

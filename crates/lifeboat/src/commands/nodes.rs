@@ -32,6 +32,9 @@ pub fn run(g: &Global, a: &NodesArgs) -> Result<u8> {
             grp.nodes.iter().filter_map(|n| inv.nodes.get(n)).collect()
         }
     };
+    if a.check {
+        return check(g, a, &nodes);
+    }
     if g.json {
         let rows: Vec<_> = nodes
             .iter()
@@ -84,6 +87,110 @@ pub fn run(g: &Global, a: &NodesArgs) -> Result<u8> {
         }
         let comps = n.components.iter().cloned().collect::<Vec<_>>().join(",");
         println!("{:<24} {how:<30} {groups:<28} {comps}", n.name);
+    }
+    Ok(exit::OK)
+}
+
+/// How Lifeboat reaches a node: the inventory's settings, after `--ssh-config` and
+/// `--ssh-option`.
+pub fn ssh_node(g: &Global, n: &lifeboat_plan::inventory::Node) -> lifeboat_exec::SshNode {
+    let mut global_args = Vec::new();
+    if let Some(f) = &g.ssh_config {
+        global_args.extend(["-F".to_string(), f.display().to_string()]);
+    }
+    for o in &g.ssh_options {
+        global_args.extend(["-o".to_string(), o.clone()]);
+    }
+    lifeboat_exec::SshNode {
+        name: n.name.clone(),
+        host: n.address.clone(),
+        args: n.ssh_args(),
+        global_args,
+        program: std::env::var_os("LIFEBOAT_SSH_PROGRAM")
+            .filter(|p| !p.is_empty())
+            .map(Into::into)
+            .unwrap_or_else(|| "ssh".into()),
+        local: n.local,
+        multiplex: true,
+    }
+}
+
+/// `nodes --check`: every node at once (8 at a time), each one's facts or its error.
+fn check(g: &Global, a: &NodesArgs, nodes: &[&lifeboat_plan::inventory::Node]) -> Result<u8> {
+    let timeout = std::time::Duration::from_secs(a.timeout.max(1));
+    let mut results: Vec<Result<lifeboat_exec::Facts, lifeboat_exec::ExecError>> = Vec::new();
+    for batch in nodes.chunks(8) {
+        let got: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = batch
+                .iter()
+                .map(|n| {
+                    let sn = ssh_node(g, n);
+                    s.spawn(move || lifeboat_exec::facts(&sn, timeout))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(lifeboat_exec::ExecError::Spawn(std::io::Error::other(
+                            "the check thread panicked",
+                        )))
+                    })
+                })
+                .collect()
+        });
+        results.extend(got);
+    }
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if g.json {
+        let rows: Vec<_> = nodes
+            .iter()
+            .zip(&results)
+            .map(|(n, r)| match r {
+                Ok(f) => json!({
+                    "name": n.name,
+                    "ok": true,
+                    "facts": {
+                        "hostname": f.hostname,
+                        "os": f.os,
+                        "kernel": f.kernel,
+                        "arch": f.arch,
+                        "interfaces": f.interfaces.iter().map(|(i, m)| json!({"name": i, "mac": m})).collect::<Vec<_>>(),
+                    },
+                }),
+                Err(e) => json!({
+                    "name": n.name,
+                    "ok": false,
+                    "error": e.to_string(),
+                    "retryable": e.is_retryable(),
+                }),
+            })
+            .collect();
+        print_json(&json!(rows));
+    } else {
+        println!(
+            "{:<24} {:<6} {:<20} {:<32} Kernel",
+            "Node", "Status", "Hostname", "OS"
+        );
+        println!("{}", "-".repeat(100));
+        for (n, r) in nodes.iter().zip(&results) {
+            match r {
+                Ok(f) => println!(
+                    "{:<24} {:<6} {:<20} {:<32} {}",
+                    n.name, "ok", f.hostname, f.os, f.kernel
+                ),
+                Err(_) => println!("{:<24} FAILED", n.name),
+            }
+        }
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            eprintln!("lifeboat: {r}");
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "lifeboat: {failed} of {} nodes failed the check; the others are fine",
+            nodes.len()
+        );
+        return Ok(exit::ERROR);
     }
     Ok(exit::OK)
 }

@@ -120,3 +120,68 @@ fn issue7_inventory_mistakes_stop_with_the_fix() {
         assert!(err.contains(want), "{body}: wanted {want:?} in {err}");
     }
 }
+
+/// `nodes --check` against the three real nodes of scripts/remote/nodes and one address where
+/// nothing listens: each real node answers with its own host name, the dead one is reported
+/// with the cause, the others' results are kept, and the exit code is 1.
+#[test]
+fn issue7_nodes_check_reaches_every_node_and_reports_the_dead_one() {
+    let v = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let Some(config) = v("LIFEBOAT_NODES_SSH_CONFIG") else {
+        assert_ne!(
+            v("CI").as_deref(),
+            Some("true"),
+            "the node tests need scripts/remote/nodes start"
+        );
+        return;
+    };
+    let env = Env::new();
+    let mut body = String::new();
+    for (i, addr) in v("LIFEBOAT_NODE_ADDRS")
+        .unwrap()
+        .split_whitespace()
+        .enumerate()
+    {
+        body.push_str(&format!(
+            "[nodes.ctrl{}]\naddress = \"{addr}\"\nuser = \"root\"\n",
+            i + 1
+        ));
+    }
+    body.push_str("[nodes.ghost]\naddress = \"127.0.0.19\"\nuser = \"root\"\n");
+    let cfg = write(&env, "nodes.toml", &body);
+    let out = env
+        .cmd_without_repo()
+        .args([
+            "--config",
+            &cfg,
+            "--ssh-config",
+            &config,
+            "--json",
+            "nodes",
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for (i, r) in rows[..3].iter().enumerate() {
+        assert_eq!(r["name"], format!("ctrl{}", i + 1));
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["facts"]["hostname"], format!("node{}", i + 1));
+    }
+    assert_eq!(rows[3]["name"], "ghost");
+    assert_eq!(rows[3]["ok"], false);
+    assert!(
+        rows[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("node ghost: cannot connect"),
+        "{}",
+        rows[3]
+    );
+    assert!(err.contains("1 of 4 nodes failed"), "{err}");
+}
