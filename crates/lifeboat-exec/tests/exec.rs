@@ -112,3 +112,32 @@ fn issue7_an_address_without_sshd_is_unreachable() {
     assert!(e.is_retryable());
     assert!(e.to_string().contains("node ghost"), "{e}");
 }
+
+/// The sshd serving a command dies in the middle of it (killed with SIGKILL, as when the node
+/// crashes or its sshd is restarted): the error is "connection lost", which a retry can help.
+#[test]
+fn issue7_sshd_dying_mid_command_is_a_lost_connection() {
+    let Some(dir) = nodes_dir() else { return };
+    let config = dir.join("ssh_config").display().to_string();
+    let addr = var("LIFEBOAT_NODE_ADDRS")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let n = node("node3", &addr, &config, false);
+    // The command's parent is the session's sshd: it kills it, then would go on writing.
+    let e = n
+        .run(
+            "echo started; sleep 0.5; kill -9 $PPID; sleep 5; echo never",
+            Duration::from_secs(30),
+        )
+        .unwrap_err();
+    assert!(matches!(e, ExecError::Lost { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    // The node itself is fine for the next command.
+    assert_eq!(
+        facts(&n, Duration::from_secs(30)).unwrap().hostname,
+        "node3"
+    );
+}
