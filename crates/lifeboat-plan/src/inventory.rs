@@ -34,6 +34,12 @@ pub struct NodeConfig {
     pub groups: Vec<String>,
     #[serde(default)]
     pub components: Vec<String>,
+    /// Built-in profiles (docs/profiles.md) whose components it runs.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Components it does not run after all (from its profiles or its groups).
+    #[serde(default)]
+    pub skip_components: Vec<String>,
 }
 
 /// A group as the configuration writes it.
@@ -49,6 +55,12 @@ pub struct GroupConfig {
     /// Components every node of the group runs.
     #[serde(default)]
     pub components: Vec<String>,
+    /// Built-in profiles whose components every node of the group runs.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Components of its profiles that its nodes do not run.
+    #[serde(default)]
+    pub skip_components: Vec<String>,
 }
 
 /// Where a node's settings came from.
@@ -217,7 +229,7 @@ pub fn build(
                 GroupConfig {
                     children: g.children.iter().cloned().collect(),
                     nodes: g.hosts.iter().cloned().collect(),
-                    components: vec![],
+                    ..GroupConfig::default()
                 },
             );
         }
@@ -239,6 +251,7 @@ pub fn build(
         e.children.extend(g.children.iter().cloned());
         e.nodes.extend(g.nodes.iter().cloned());
         e.components.extend(g.components.iter().cloned());
+        e.skip_components.extend(g.skip_components.iter().cloned());
     }
 
     // Names and references.
@@ -275,7 +288,7 @@ pub fn build(
                 )));
             }
         }
-        for c in &n.components {
+        for c in n.components.iter().chain(&n.skip_components) {
             if !components.contains(c) {
                 return Err(bad(format!(
                     "node {name}: component {c:?} is not configured; add [components.{c}] or fix the name"
@@ -299,7 +312,7 @@ pub fn build(
                 )));
             }
         }
-        for c in &g.components {
+        for c in g.components.iter().chain(&g.skip_components) {
             if !components.contains(c) {
                 return Err(bad(format!(
                     "group {name}: component {c:?} is not configured; add [components.{c}] or fix the name"
@@ -391,6 +404,9 @@ pub fn build(
         let mut comps: BTreeSet<String> = n.components.iter().cloned().collect();
         for g in &groups {
             comps.extend(groups_out[g].components.iter().cloned());
+        }
+        for c in &n.skip_components {
+            comps.remove(c);
         }
         let mut ssh_args = Vec::new();
         for o in &n.ssh_options {
@@ -512,8 +528,7 @@ fn node_from_ansible(h: &ansible::Host) -> Result<NodeConfig, String> {
         jump,
         ssh_options: options,
         connection: var(&["ansible_connection"]),
-        groups: vec![],
-        components: vec![],
+        ..NodeConfig::default()
     })
 }
 
@@ -540,6 +555,8 @@ fn merge_node(base: &mut NodeConfig, over: &NodeConfig) {
     base.ssh_options.extend(over.ssh_options.iter().cloned());
     base.groups.extend(over.groups.iter().cloned());
     base.components.extend(over.components.iter().cloned());
+    base.skip_components
+        .extend(over.skip_components.iter().cloned());
 }
 
 #[cfg(test)]

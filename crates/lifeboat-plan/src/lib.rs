@@ -9,6 +9,7 @@
 
 pub mod ansible;
 pub mod inventory;
+pub mod profiles;
 
 use lifeboat_format::{Id, Snapshot};
 use serde::Deserialize;
@@ -95,7 +96,10 @@ pub struct Component {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 enum RawComponent {
     Files {
+        #[serde(default)]
         paths: Vec<PathBuf>,
+        #[serde(default)]
+        paths_if_present: Vec<PathBuf>,
         #[serde(default)]
         exclude: Vec<String>,
         #[serde(default)]
@@ -188,6 +192,7 @@ impl From<RawComponent> for Component {
         match r {
             RawComponent::Files {
                 paths,
+                paths_if_present,
                 exclude,
                 exclude_if_present,
                 one_file_system,
@@ -195,6 +200,7 @@ impl From<RawComponent> for Component {
             } => Component {
                 kind: Kind::Files {
                     paths,
+                    paths_if_present,
                     exclude,
                     exclude_if_present,
                     one_file_system,
@@ -314,7 +320,11 @@ impl From<RawComponent> for Component {
 pub enum Kind {
     /// Paths with excludes, as `lifeboat backup PATH...` does.
     Files {
+        /// Paths that must exist (a missing one fails the backup).
         paths: Vec<PathBuf>,
+        /// Paths backed up where they exist and skipped where not (a profile names every
+        /// service's folders; a node runs some of them).
+        paths_if_present: Vec<PathBuf>,
         exclude: Vec<String>,
         exclude_if_present: Vec<String>,
         one_file_system: bool,
@@ -414,9 +424,14 @@ impl Component {
     /// One line saying what the component holds, for listings.
     pub fn describe(&self) -> String {
         match &self.kind {
-            Kind::Files { paths, .. } => paths
+            Kind::Files {
+                paths,
+                paths_if_present,
+                ..
+            } => paths
                 .iter()
                 .map(|p| p.display().to_string())
+                .chain(paths_if_present.iter().map(|p| format!("{}?", p.display())))
                 .collect::<Vec<_>>()
                 .join(" "),
             Kind::Command { backup, .. } => format!("$ {backup}"),
@@ -531,12 +546,65 @@ pub fn is_valid_component_name(n: &str) -> bool {
 impl Config {
     /// Parses a configuration; `path` is for messages.
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_string(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
+        cfg.apply_profiles()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_string(),
+                message,
+            })?;
         cfg.validate(path)?;
         Ok(cfg)
+    }
+
+    /// Turns the `profiles` of nodes and groups into components: the profile's definitions
+    /// join `[components]` (where the file has none of that name) and its names join the
+    /// node's or group's `components`, less its `skip_components`.
+    fn apply_profiles(&mut self) -> Result<(), String> {
+        let mut wanted: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+        for (name, n) in &self.nodes {
+            wanted.push((
+                format!("node {name}"),
+                n.profiles.clone(),
+                n.skip_components.clone(),
+            ));
+        }
+        for (name, g) in &self.groups {
+            wanted.push((
+                format!("group {name}"),
+                g.profiles.clone(),
+                g.skip_components.clone(),
+            ));
+        }
+        let mut added: Vec<Vec<String>> = Vec::new();
+        for (who, profs, skip) in &wanted {
+            let mut names = Vec::new();
+            for p in profs {
+                let prof = profiles::find(p).ok_or_else(|| {
+                    format!(
+                        "{who}: profile {p:?} is not a built-in profile ({}; see `lifeboat profiles`)",
+                        profiles::names()
+                    )
+                })?;
+                for (cname, comp) in prof.components() {
+                    self.components.entry(cname.clone()).or_insert(comp);
+                    if !skip.contains(&cname) {
+                        names.push(cname);
+                    }
+                }
+            }
+            added.push(names);
+        }
+        let mut it = added.into_iter();
+        for n in self.nodes.values_mut() {
+            n.components.extend(it.next().unwrap_or_default());
+        }
+        for g in self.groups.values_mut() {
+            g.components.extend(it.next().unwrap_or_default());
+        }
+        Ok(())
     }
 
     /// Reads and parses a configuration file.
@@ -602,11 +670,21 @@ impl Config {
                 )));
             }
             match &c.kind {
-                Kind::Files { paths, .. } => {
-                    if paths.is_empty() {
-                        return Err(bad(format!("component {name}: `paths` is empty")));
+                Kind::Files {
+                    paths,
+                    paths_if_present,
+                    ..
+                } => {
+                    if paths.is_empty() && paths_if_present.is_empty() {
+                        return Err(bad(format!(
+                            "component {name}: `paths` (and `paths_if_present`) is empty"
+                        )));
                     }
-                    if let Some(p) = paths.iter().find(|p| !p.is_absolute()) {
+                    if let Some(p) = paths
+                        .iter()
+                        .chain(paths_if_present)
+                        .find(|p| !p.is_absolute())
+                    {
                         return Err(bad(format!(
                             "component {name}: path {} is not absolute",
                             p.display()

@@ -166,6 +166,15 @@ pub enum Command {
                       nodes that are one machine, cycles of groups) are errors."
     )]
     Nodes(NodesArgs),
+    /// Show the built-in OpenStack profiles: the components each role gets
+    #[command(
+        long_about = "Show the built-in profiles (controller, compute, network, swift-storage, \
+                      undercloud/director, seed): the components a node or group gets with \
+                      `profiles = [\"NAME\"]`, printed as the configuration text they stand for, \
+                      ready to copy and adjust. A [components.\"NAME\"] of the same name in the \
+                      configuration replaces a profile's; `skip_components` drops one."
+    )]
+    Profiles(ProfilesArgs),
     /// Copy snapshots into another repository (one with other keys)
     #[command(
         long_about = "Copy snapshots into another repository, e.g. an off-site one.\n\n\
@@ -742,4 +751,10 @@ pub struct NodesArgs {
     /// Seconds to wait for each node with --check
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProfilesArgs {
+    /// Only this profile (a name or an alias)
+    pub name: Option<String>,
 }

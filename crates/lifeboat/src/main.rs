@@ -12,6 +12,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     let progress = std::sync::Arc::new(lifeboat_repo::Progress::default());
     exit::install_signal_handler(progress.clone());
@@ -29,4 +30,29 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `lifeboat snapshots | head -1`: when the reader of standard output goes away, `println!`
+/// panics with EPIPE (Rust ignores SIGPIPE, and must: a dead ssh or dump child must be an
+/// error, not a silent kill). That one panic ends the program quietly with 141, as a shell
+/// reports SIGPIPE; every other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        // println! says "failed printing to stdout: Broken pipe"; clap_complete's generator
+        // "failed to write completion file: ... BrokenPipe". Only the main thread prints.
+        let printing = msg.starts_with("failed printing to stdout")
+            || msg.starts_with("failed to write completion file");
+        let on_main = std::thread::current().name() == Some("main");
+        if printing && on_main && (msg.contains("Broken pipe") || msg.contains("BrokenPipe")) {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

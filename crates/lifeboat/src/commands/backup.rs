@@ -307,11 +307,31 @@ fn component_args(
     match &c.kind {
         lifeboat_plan::Kind::Files {
             paths,
+            paths_if_present,
             exclude,
             exclude_if_present,
             one_file_system,
         } => {
             b.paths = paths.clone();
+            b.paths.extend(
+                paths_if_present
+                    .iter()
+                    .filter(|p| std::fs::symlink_metadata(p).is_ok())
+                    .cloned(),
+            );
+            if b.paths.is_empty() {
+                return Err(fail(
+                    exit::ERROR,
+                    format!(
+                        "component {name}: none of its paths exists here ({}); nothing to back up",
+                        paths_if_present
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                ));
+            }
             b.excludes.extend(exclude.iter().cloned());
             b.exclude_if_present
                 .extend(exclude_if_present.iter().cloned());

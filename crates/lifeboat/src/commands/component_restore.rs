@@ -521,8 +521,12 @@ fn run_step(
     match step {
         Step::Safety => {
             // Nothing to keep when none of a files component's paths exists (a rebuilt node).
-            if let Kind::Files { paths, .. } = &c.kind
-                && !paths.iter().any(|p| p.exists())
+            if let Kind::Files {
+                paths,
+                paths_if_present,
+                ..
+            } = &c.kind
+                && !paths.iter().chain(paths_if_present).any(|p| p.exists())
             {
                 return Ok(None);
             }

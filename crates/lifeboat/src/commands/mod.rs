@@ -10,6 +10,7 @@ mod copy;
 mod forget;
 mod key;
 mod nodes;
+mod profiles;
 pub mod prune;
 mod repair;
 pub mod restore;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli, progress: Arc<Progress>) -> Result<u8> {
         Command::Repair(a) => repair::run(&g, a, progress),
         Command::Components => components::run(&g),
         Command::Nodes(a) => nodes::run(&g, &a),
+        Command::Profiles(a) => profiles::run(&g, &a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

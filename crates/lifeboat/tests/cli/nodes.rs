@@ -185,3 +185,144 @@ fn issue7_nodes_check_reaches_every_node_and_reports_the_dead_one() {
     );
     assert!(err.contains("1 of 4 nodes failed"), "{err}");
 }
+
+/// Built-in profiles (issue 7): nodes and groups name them and get their components, less
+/// what they skip; `profiles` prints them; an unknown profile is an error naming the known.
+#[test]
+fn issue7_profiles_give_nodes_their_components() {
+    let env = Env::new();
+    let cfg = write(
+        &env,
+        "profiles.toml",
+        r#"[nodes.director]
+connection = "local"
+profiles = ["director"]
+skip_components = ["undercloud.home"]
+
+[nodes.c1]
+address = "127.0.0.21"
+groups = ["Controller"]
+skip_components = ["controller.redis"]
+
+[groups.Controller]
+profiles = ["controller"]
+skip_components = ["controller.pacemaker"]
+
+[components."controller.state"]
+kind = "files"
+paths = ["/var/lib/nova"]
+"#,
+    );
+    let v = env.json(&["--config", &cfg, "nodes"]);
+    let rows = v.as_array().unwrap();
+    let comps = |i: usize| -> Vec<String> {
+        rows[i]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        comps(0),
+        [
+            "controller.config",
+            "controller.database",
+            "controller.rabbitmq",
+            "controller.state"
+        ],
+        "c1: the group's profile, less the group's and its own skips"
+    );
+    assert_eq!(
+        comps(1),
+        [
+            "undercloud.config",
+            "undercloud.database",
+            "undercloud.state"
+        ]
+    );
+    // Every profile, and one by its alias.
+    let all = env.json(&["profiles"]);
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "controller",
+            "compute",
+            "network",
+            "swift-storage",
+            "undercloud",
+            "seed"
+        ]
+    );
+    let out = env.ok(&["profiles", "director"]);
+    assert!(out.contains("[components.\"undercloud.home\"]"), "{out}");
+    let (code, _, err) = env.run(&["profiles", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("controller, compute"), "{err}");
+    let bad = write(
+        &env,
+        "bad-profile.toml",
+        "[nodes.x]\nprofiles = [\"controler\"]\n",
+    );
+    let (code, _, err) = env.run(&["--config", &bad, "nodes"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("profile \"controler\" is not a built-in profile"),
+        "{err}"
+    );
+}
+
+/// `paths_if_present` (what profiles use): the paths that exist are backed up, the others
+/// skipped; none at all is an error, and no snapshot.
+#[test]
+fn issue7_paths_if_present_back_up_what_exists() {
+    let env = Env::new();
+    let here = env.path("etc-nova");
+    fs::create_dir_all(&here).unwrap();
+    fs::write(here.join("nova.conf"), "[DEFAULT]\n").unwrap();
+    let gone = env.path("etc-glance");
+    let cfg = write(
+        &env,
+        "present.toml",
+        &format!(
+            "[components.some]\nkind = \"files\"\npaths_if_present = [\"{}\", \"{}\"]\n[components.none]\nkind = \"files\"\npaths_if_present = [\"{}\"]\n",
+            here.display(),
+            gone.display(),
+            gone.display()
+        ),
+    );
+    env.ok(&["--config", &cfg, "backup", "some"]);
+    let ls = env.ok(&["ls", "latest"]);
+    assert!(ls.contains("nova.conf"), "{ls}");
+    let (code, _, err) = env.run(&["--config", &cfg, "backup", "none"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("none of its paths exists here"), "{err}");
+    assert_eq!(env.snapshot_ids().len(), 1);
+}
+
+/// `lifeboat completions bash | head -c 10`: the reader goes away; lifeboat ends quietly with
+/// 141 (as a shell reports SIGPIPE), without a panic report.
+#[test]
+fn a_closed_stdout_ends_quietly_with_141() {
+    use std::io::Read;
+    let env = Env::new();
+    let mut child = env
+        .cmd_without_repo()
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
