@@ -338,6 +338,9 @@ pub fn expand_hosts(pattern: &str) -> Result<Vec<String>, String> {
         if a > b {
             return Err(format!("{pattern:?}: the range runs backwards"));
         }
+        if (b - a) / step as u64 >= 100_000 {
+            return Err(format!("{pattern:?}: more than 100,000 hosts"));
+        }
         // Padding as Ansible does it: to the width of the start when it has a leading zero.
         let width = if start.len() > 1 && start.starts_with('0') {
             start.len()
@@ -364,10 +367,11 @@ pub fn expand_hosts(pattern: &str) -> Result<Vec<String>, String> {
             "{pattern:?}: a range needs two numbers or two letters"
         ));
     }
-    if items.len() > 100_000 {
+    let rest = expand_hosts(tail)?;
+    // Several ranges multiply: the limit is on the product.
+    if items.len().saturating_mul(rest.len()) > 100_000 {
         return Err(format!("{pattern:?}: more than 100,000 hosts"));
     }
-    let rest = expand_hosts(tail)?;
     Ok(items
         .iter()
         .flat_map(|i| rest.iter().map(move |r| format!("{head}{i}{r}")))
@@ -803,40 +807,43 @@ impl Inventory {
     /// Each group's depth below `all` (the longest way down), or the cycle that prevents it.
     fn depths(&self, path: &str) -> Result<BTreeMap<String, usize>, AnsibleError> {
         self.check_cycles(path)?;
-        let mut depth: BTreeMap<String, usize> = BTreeMap::new();
-        // Groups nobody names as a child hang under `all`.
-        let named: BTreeSet<&str> = self
-            .groups
-            .values()
-            .flat_map(|g| g.children.iter().map(String::as_str))
-            .collect();
-        let mut stack: Vec<(String, usize, Vec<String>)> = self
-            .groups
-            .keys()
-            .filter(|g| g.as_str() != "all" && !named.contains(g.as_str()))
-            .map(|g| (g.clone(), 1, vec![g.clone()]))
-            .collect();
-        if let Some(all) = self.groups.get("all") {
-            stack.extend(all.children.iter().map(|c| (c.clone(), 1, vec![c.clone()])));
-        }
-        while let Some((g, d, trail)) = stack.pop() {
-            if depth.get(&g).is_some_and(|old| *old >= d) {
-                continue;
+        // Longest path from `all` in a graph without cycles: groups in topological order
+        // (Kahn), each child one deeper than its deepest parent. Linear in groups and edges,
+        // whatever the shape (a walk of every path would be exponential in a lattice).
+        let mut parents: BTreeMap<&str, usize> =
+            self.groups.keys().map(|g| (g.as_str(), 0)).collect();
+        for g in self.groups.values() {
+            for c in &g.children {
+                *parents.entry(c.as_str()).or_default() += 1;
             }
-            depth.insert(g.clone(), d);
+        }
+        let mut depth: BTreeMap<String, usize> = BTreeMap::new();
+        let mut ready: Vec<&str> = parents
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(g, _)| *g)
+            .collect();
+        for g in &ready {
+            // `all` is depth 0; a group under nothing hangs under `all`.
+            depth.insert(g.to_string(), usize::from(*g != "all"));
+        }
+        while let Some(g) = ready.pop() {
+            let d = depth.get(g).copied().unwrap_or(1);
             for c in self
                 .groups
-                .get(&g)
+                .get(g)
                 .map(|x| &x.children)
                 .into_iter()
                 .flatten()
             {
-                if trail.contains(c) {
-                    continue;
+                let e = depth.entry(c.clone()).or_insert(0);
+                *e = (*e).max(d + 1);
+                if let Some(n) = parents.get_mut(c.as_str()) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.push(c);
+                    }
                 }
-                let mut t = trail.clone();
-                t.push(c.clone());
-                stack.push((c.clone(), d + 1, t));
             }
         }
         Ok(depth)
@@ -863,7 +870,15 @@ mod tests {
             ["r1na", "r1nb", "r2na", "r2nb"]
         );
         assert_eq!(expand_hosts("plain").unwrap(), ["plain"]);
-        for bad in ["x[1:", "x[3:1]", "x[1:2:0]", "x[1]", "x[a:10]"] {
+        for bad in [
+            "x[1:",
+            "x[3:1]",
+            "x[1:2:0]",
+            "x[1]",
+            "x[a:10]",
+            "x[0:99999999999]",
+            "x[1:1000]y[1:1000]",
+        ] {
             assert!(expand_hosts(bad).is_err(), "{bad}");
         }
     }
@@ -937,6 +952,22 @@ ansible_port=22
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_lattice_of_groups_resolves_quickly_and_deepest_wins() {
+        // 40 layers of two groups, each a child of both groups above: 2^40 paths from the top.
+        let mut text = String::from("[l0a]\nh\n");
+        for i in 0..40 {
+            for p in ["a", "b"] {
+                text.push_str(&format!("[l{i}{p}:children]\nl{}a\nl{}b\n", i + 1, i + 1));
+            }
+        }
+        text.push_str("[l40a]\nh\n[l40a:vars]\nx=deep\n[l0a:vars]\nx=shallow\n");
+        // A walk of every path would not finish; the topological order takes microseconds.
+        let inv = parse_ini(&text, "t").unwrap();
+        let hosts = inv.hosts("t").unwrap();
+        assert_eq!(hosts[0].vars["x"], "deep");
     }
 
     #[test]

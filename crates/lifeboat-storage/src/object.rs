@@ -236,6 +236,13 @@ impl ObjectStorage {
                 self.swift_token(true)?;
             }
         }
+        // Lock order: the Swift token, then the operator, as `swift_token` takes them (it
+        // renews the token and drops the operator built with the old one). The other order
+        // deadlocked a backup whose upload threads met a revoked token together.
+        let token_guard = match &self.service {
+            Service::Swift { token, .. } => Some(token.lock().unwrap_or_else(|e| e.into_inner())),
+            Service::S3 { .. } => None,
+        };
         let mut g = self.op.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(op) = g.as_ref() {
             return Ok(op.clone());
@@ -267,11 +274,10 @@ impl ObjectStorage {
                 }
                 Operator::new(b)
             }
-            Service::Swift { target, token, .. } => {
-                let t = token
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
+            Service::Swift { target, .. } => {
+                let t = token_guard
+                    .as_ref()
+                    .and_then(|t| (**t).clone())
                     .ok_or_else(|| StorageError::Auth("no Swift token".into()))?;
                 let b = opendal::services::Swift::default()
                     .endpoint(&t.storage_url)
