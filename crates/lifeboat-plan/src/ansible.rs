@@ -142,16 +142,7 @@ fn read_static(path: &Path) -> Result<Inventory, AnsibleError> {
     };
     let mut inv = Inventory::default();
     let (files, base) = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|source| AnsibleError::Read {
-                path: path.display().to_string(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && !ignored_file(p))
-            .collect();
-        files.sort();
-        (files, path.to_path_buf())
+        (files_in(path)?, path.to_path_buf())
     } else {
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         (vec![path.to_path_buf()], base)
@@ -169,6 +160,20 @@ fn read_static(path: &Path) -> Result<Inventory, AnsibleError> {
     read_vars_dirs(&mut inv, &base)?;
     inv.groups.entry("all".into()).or_default();
     Ok(inv)
+}
+
+/// The files of a folder that Ansible reads, in name order.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>, AnsibleError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| AnsibleError::Read {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !ignored_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Files Ansible skips in an inventory directory.
@@ -249,16 +254,7 @@ fn read_vars_for(dir: &Path, name: &str) -> Result<Option<Vars>, AnsibleError> {
         if p.is_file() {
             files.push(p);
         } else if p.is_dir() && cand == name {
-            let mut inner: Vec<PathBuf> = std::fs::read_dir(&p)
-                .map_err(|source| AnsibleError::Read {
-                    path: p.display().to_string(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && !ignored_file(p))
-                .collect();
-            inner.sort();
-            files.extend(inner);
+            files.extend(files_in(&p)?);
         }
     }
     if files.is_empty() {
