@@ -32,7 +32,8 @@
 # without a config option, so an `ssh` wrapper adding `-F <ssh_config>` is put first in its PATH.
 #
 # Environment: LIFEBOAT_BIN, RUSTIC_BIN, BENCH_WORK like run.sh; BENCH_FAULTS (default
-# "error=0.05,seed=1"); LIFEBOAT_REMOTE_ARGS (extra lifeboat options, e.g. "--connections 8").
+# "error=0.05,seed=1"); LIFEBOAT_REMOTE_ARGS (extra lifeboat options, e.g. "--connections 8");
+# BENCH_RESTORE_DIR (where the restored trees go, default the run dir; e.g. /dev/shm).
 # Output: the table on stdout, bench/work/results-remote-<date>[-small].md and
 # bench/work/remote-<set>/ (results.tsv, meta.txt, every command's log).
 set -uo pipefail
@@ -138,7 +139,9 @@ fi
 
 RUN="$WORK/remote-$SET"
 rm -rf "$RUN"
-RESTORE_ROOT="$RUN/restore"
+# BENCH_RESTORE_DIR puts the restored trees elsewhere, e.g. /dev/shm to compare the tools
+# without the disk's write-back (which dominates and varies on a slow disk).
+RESTORE_ROOT="${BENCH_RESTORE_DIR:-$RUN}/restore"
 mkdir -p "$RUN/logs" "$RUN/cache" "$RUN/config" "$RUN/bin" "$RESTORE_ROOT"
 TSV="$RUN/results.tsv"
 META="$RUN/meta.txt"
@@ -221,6 +224,7 @@ trap cleanup EXIT
     host_meta
     echo "lifeboat binary: $LIFEBOAT (built $(date -u -r "$LIFEBOAT" '+%Y-%m-%d %H:%M:%SZ'))"
     echo "set: $SET"
+    echo "restores into: $RESTORE_ROOT ($(df -T "$RESTORE_ROOT" | awk 'NR==2 {print $2}'))"
     echo "fs of run dir: $(df -T "$RUN" | awk 'NR==2 {print $2}'); SFTP server dir $LIFEBOAT_SFTP_DIR ($(df -T "$LIFEBOAT_SFTP_DIR" | awk 'NR==2 {print $2}')); Swift storage under ${LIFEBOAT_REMOTE_DIR:-/tmp/lifeboat-remote}/swift"
     echo "servers: sftp $LIFEBOAT_SFTP_USER@$LIFEBOAT_SFTP_HOST:$LIFEBOAT_SFTP_PORT (OpenSSH $(ssh -V 2>&1 | cut -d, -f1)); swift/s3 proxy ${LIFEBOAT_SWIFT_PROXY_URL:-$S3_ENDPOINT} (swift $(dpkg-query -W -f '${Version}' swift 2>/dev/null), tempauth, s3api)"
     echo "corpus: $DATA: tree/ $(awk -F': ' '/^tree files/ {f=$2} /^tree bytes/ {b=$2} END {printf "%d files, %d bytes", f, b}' "$CORPUS/MANIFEST") (tree listing sha256 $(awk -F': ' '/listing sha256/ {print $2}' "$CORPUS/MANIFEST")), dump.sql $(stat -c %s "$DATA/dump.sql") bytes (gen_sql.py)"
