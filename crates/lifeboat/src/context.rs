@@ -85,6 +85,24 @@ pub struct Location {
     pub is_default: bool,
 }
 
+/// The ssh arguments every connection gets, to a repository or to a node: `--ssh-config`
+/// as `-F`, each `--ssh-option` as `-o`.
+pub fn ssh_global_args(g: &Global) -> Vec<String> {
+    let mut a = Vec::new();
+    if let Some(f) = &g.ssh_config {
+        a.extend(["-F".to_string(), f.display().to_string()]);
+    }
+    for o in &g.ssh_options {
+        a.extend(["-o".to_string(), o.clone()]);
+    }
+    a
+}
+
+/// The ssh client to run (LIFEBOAT_SSH_PROGRAM, default `ssh` from PATH).
+pub fn ssh_program() -> Option<String> {
+    env_nonempty("LIFEBOAT_SSH_PROGRAM")
+}
+
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -146,22 +164,13 @@ pub fn storage(g: &Global, loc: &Location) -> Result<Arc<dyn Storage>> {
             path,
         } => {
             let n = g.connections.unwrap_or(4).max(1);
-            let mut ssh_args = Vec::new();
-            if let Some(f) = &g.ssh_config {
-                ssh_args.push("-F".to_string());
-                ssh_args.push(f.display().to_string());
-            }
-            for o in &g.ssh_options {
-                ssh_args.push("-o".to_string());
-                ssh_args.push(o.clone());
-            }
             let t = SftpTarget {
                 host: host.clone(),
                 port: *port,
                 user: user.clone(),
                 path: path.clone(),
-                ssh_args,
-                ssh_program: env_nonempty("LIFEBOAT_SSH_PROGRAM"),
+                ssh_args: ssh_global_args(g),
+                ssh_program: ssh_program(),
             };
             (Arc::new(SftpStorage::new(t, n)), n)
         }

@@ -94,22 +94,14 @@ pub fn run(g: &Global, a: &NodesArgs) -> Result<u8> {
 /// How Lifeboat reaches a node: the inventory's settings, after `--ssh-config` and
 /// `--ssh-option`.
 pub fn ssh_node(g: &Global, n: &lifeboat_plan::inventory::Node) -> lifeboat_exec::SshNode {
-    let mut global_args = Vec::new();
-    if let Some(f) = &g.ssh_config {
-        global_args.extend(["-F".to_string(), f.display().to_string()]);
-    }
-    for o in &g.ssh_options {
-        global_args.extend(["-o".to_string(), o.clone()]);
-    }
     lifeboat_exec::SshNode {
         name: n.name.clone(),
         host: n.address.clone(),
         args: n.ssh_args(),
-        global_args,
-        program: std::env::var_os("LIFEBOAT_SSH_PROGRAM")
-            .filter(|p| !p.is_empty())
-            .map(Into::into)
-            .unwrap_or_else(|| "ssh".into()),
+        global_args: context::ssh_global_args(g),
+        program: context::ssh_program()
+            .unwrap_or_else(|| "ssh".into())
+            .into(),
         local: n.local,
         multiplex: true,
     }

@@ -177,15 +177,7 @@ fn full_disk_fails_the_backup_and_keeps_earlier_snapshots() {
         }
     }
     let _u = Unmount(&env.repo);
-    env.ok(&[
-        "init",
-        "--kdf-memory-kib",
-        "1024",
-        "--kdf-passes",
-        "1",
-        "--pack-size",
-        "1MiB",
-    ]);
+    env.ok(INIT_SMALL_PACKS);
     let small = env.path("small");
     fs::create_dir(&small).unwrap();
     fs::write(small.join("f"), bytes(1 << 20, 1)).unwrap();

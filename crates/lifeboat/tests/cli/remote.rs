@@ -4,7 +4,7 @@
 //! failing. Without the servers' variables the tests return early, except with `CI=true`,
 //! where they fail.
 
-use crate::support::{Env, PASSWORD, bytes, describe};
+use crate::support::{Env, INIT_SMALL_PACKS, PASSWORD, bytes, describe};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -70,6 +70,34 @@ fn swift_container(method: &str, name: &str, headers: &[(&str, &str)]) {
     assert!(st.success(), "{method} of container {name} failed");
 }
 
+/// The S3 credentials, region and endpoint of the test servers.
+fn s3_env() -> Vec<(String, String)> {
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), var(n).unwrap_or_default()))
+    .collect()
+}
+
+/// Swift v1 (tempauth) credentials of the test account, at `auth_url`.
+fn tempauth_env(auth_url: String) -> Vec<(String, String)> {
+    vec![
+        ("ST_AUTH".into(), auth_url),
+        (
+            "ST_USER".into(),
+            var("LIFEBOAT_SWIFT_USER").unwrap_or_default(),
+        ),
+        (
+            "ST_KEY".into(),
+            var("LIFEBOAT_SWIFT_KEY").unwrap_or_default(),
+        ),
+    ]
+}
+
 fn unique(tag: &str) -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -102,15 +130,7 @@ fn remotes(env: &Env) -> Vec<Remote> {
         Remote {
             name: "s3",
             url: format!("s3://lifeboat-conformance/{}", unique("cli")),
-            env: [
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION",
-                "AWS_ENDPOINT_URL",
-            ]
-            .iter()
-            .map(|n| (n.to_string(), v(n)))
-            .collect(),
+            env: s3_env(),
         },
         Remote {
             name: "swift",
@@ -402,18 +422,7 @@ fn issue5_faults_and_cut_connections_are_retried_and_lose_nothing() {
     let s = src.to_str().unwrap();
     for r in remotes(&env) {
         // Small packs: many requests, so the faults hit often.
-        r.ok(
-            &env,
-            &[
-                "init",
-                "--kdf-memory-kib",
-                "1024",
-                "--kdf-passes",
-                "1",
-                "--pack-size",
-                "1MiB",
-            ],
-        );
+        r.ok(&env, INIT_SMALL_PACKS);
         // 5% of requests fail, 2% of replies are lost after the write landed, 2% of reads
         // are cut short: the backup completes and restores bit for bit.
         let out = r
@@ -496,18 +505,7 @@ fn issue5_a_token_revoked_mid_backup_is_renewed() {
     make_tree(&src, 21);
     fs::write(src.join("var/lib/more.bin"), bytes(24 << 20, 22)).unwrap();
     let r = remotes(&env).remove(2);
-    r.ok(
-        &env,
-        &[
-            "init",
-            "--kdf-memory-kib",
-            "1024",
-            "--kdf-passes",
-            "1",
-            "--pack-size",
-            "1MiB",
-        ],
-    );
+    r.ok(&env, INIT_SMALL_PACKS);
     let openstack = |args: &[&str]| {
         let out = Command::new("openstack")
             .env_clear()
@@ -619,24 +617,12 @@ fn issue5_a_full_container_fails_with_exit_15_and_keeps_earlier_snapshots() {
             "swift" => Remote {
                 name: "swift (tempauth)",
                 url: format!("swift://{container}/repo"),
-                env: vec![
-                    ("ST_AUTH".into(), v("LIFEBOAT_SWIFT_AUTH_URL")),
-                    ("ST_USER".into(), v("LIFEBOAT_SWIFT_USER")),
-                    ("ST_KEY".into(), v("LIFEBOAT_SWIFT_KEY")),
-                ],
+                env: tempauth_env(v("LIFEBOAT_SWIFT_AUTH_URL")),
             },
             _ => Remote {
                 name: "s3",
                 url: format!("s3://{container}/repo"),
-                env: [
-                    "AWS_ACCESS_KEY_ID",
-                    "AWS_SECRET_ACCESS_KEY",
-                    "AWS_DEFAULT_REGION",
-                    "AWS_ENDPOINT_URL",
-                ]
-                .iter()
-                .map(|n| (n.to_string(), v(n)))
-                .collect(),
+                env: s3_env(),
             },
         };
         r.ok(&env, &["init"]);
@@ -709,27 +695,9 @@ fn issue5_a_swift_proxy_killed_mid_backup_and_restarted_loses_nothing() {
     let r = Remote {
         name: "swift (spare proxy)",
         url: format!("swift://{container}/repo"),
-        env: vec![
-            (
-                "ST_AUTH".into(),
-                format!("{}/auth/v1.0", v("LIFEBOAT_SWIFT_SPARE_URL")),
-            ),
-            ("ST_USER".into(), v("LIFEBOAT_SWIFT_USER")),
-            ("ST_KEY".into(), v("LIFEBOAT_SWIFT_KEY")),
-        ],
+        env: tempauth_env(format!("{}/auth/v1.0", v("LIFEBOAT_SWIFT_SPARE_URL"))),
     };
-    r.ok(
-        &env,
-        &[
-            "init",
-            "--kdf-memory-kib",
-            "1024",
-            "--kdf-passes",
-            "1",
-            "--pack-size",
-            "1MiB",
-        ],
-    );
+    r.ok(&env, INIT_SMALL_PACKS);
     // 200 ms per request, two at a time: the backup's ~30 packs take several seconds, so
     // the kill lands in the middle.
     let mut backup = r

@@ -8,6 +8,18 @@ use std::process::Command;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// `init` with a cheap key derivation and 1 MiB packs: quick to open, and many packs (many
+/// requests, many files to damage) from a small tree.
+pub const INIT_SMALL_PACKS: &[&str] = &[
+    "init",
+    "--kdf-memory-kib",
+    "1024",
+    "--kdf-passes",
+    "1",
+    "--pack-size",
+    "1MiB",
+];
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub repo: PathBuf,
